@@ -1,0 +1,85 @@
+"""The backward pass: walk the graph from the output in reverse topological order, calling
+each node's backward once all gradients flowing into it have been summed."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import function
+
+
+def topological_order(root):
+    """Nodes reachable from `root`, each after every node that consumes its output.
+
+    Iterative depth-first search, so a 10,000-op chain needs no recursion."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)
+            continue
+        if node in visited:
+            continue
+        visited.add(node)
+        stack.append((node, True))
+        for parent, _leaf in node.parents:
+            if parent is not None and parent not in visited:
+                stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def accumulate_leaf_grad(leaf, grad):
+    """leaf.grad += grad, creating it on first use (gradients accumulate, as in PyTorch)."""
+    for hook in leaf._hooks or ():
+        replaced = hook(function.Tensor(grad))
+        if replaced is not None:
+            grad = replaced._data
+    if grad.dtype != leaf._data.dtype:
+        grad = grad.astype(leaf._data.dtype)
+    if leaf.grad is None:
+        # Copy: the same array may flow to several inputs, and .grad is updated in place later.
+        leaf.grad = function.Tensor(np.array(grad, copy=True) if isinstance(grad, np.ndarray) else grad.copy())
+    else:
+        leaf.grad._data = leaf.grad._data + grad
+
+
+def run_backward(root, grad, retain_graph=False):
+    """Backpropagate `grad` (an array shaped like root) through the graph that made `root`."""
+    if root.grad_fn is None:  # a leaf: its gradient is the seed itself
+        accumulate_leaf_grad(root, grad)
+        return
+    pending = {root.grad_fn: grad}
+    for node in topological_order(root.grad_fn):
+        grad = pending.pop(node, None)
+        if grad is None:  # no gradient reached this node (e.g. it fed only integer outputs)
+            continue
+        if node.freed:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time ({node.name()} already freed "
+                f"its saved arrays). Specify retain_graph=True on the first backward() call if "
+                f"you need to backward twice."
+            )
+        node.check_saved_versions()
+        if node.hooks:
+            for hook in node.hooks:
+                replaced = hook(function.Tensor(grad))
+                if replaced is not None:
+                    grad = replaced._data
+        if node.retained_output is not None:
+            output = node.retained_output()
+            if output is not None:
+                accumulate_leaf_grad(output, grad)
+        input_grads = node.backward(grad)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if not retain_graph:
+            node.release()
+        for (parent, leaf), input_grad in zip(node.parents, input_grads):
+            if input_grad is None:
+                continue
+            if parent is not None:
+                previous = pending.get(parent)
+                pending[parent] = input_grad if previous is None else previous + input_grad
+            elif leaf is not None:
+                accumulate_leaf_grad(leaf, input_grad)

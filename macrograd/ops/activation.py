@@ -1,0 +1,194 @@
+"""Elementwise activation functions with hand-derived backward passes."""
+from __future__ import annotations
+
+import math
+
+from ..autograd import Function
+from ..backend import xp
+from .dtypes import float_operand, to_tensor
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def erf_array(x):
+    """erf(x) on an array, NumPy-only (Numerical Recipes' erfc Chebyshev fit, error < 1.2e-7)."""
+    z = xp.abs(x).astype(xp.float64)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    erfc = t * xp.exp(-z * z + poly)
+    return xp.where(x >= 0, 1.0 - erfc, erfc - 1.0).astype(x.dtype, copy=False)
+
+
+class Erf(Function):
+    """y = erf(x);  dx = dy * 2/sqrt(pi) * e^(-x^2)"""
+
+    def forward(ctx, x):
+        ctx.save(x)
+        return erf_array(x)
+
+    def backward(ctx, dy):
+        (x,) = ctx.saved
+        return dy * (2.0 / math.sqrt(math.pi)) * xp.exp(-x * x)
+
+
+class Relu(Function):
+    """y = max(x, 0);  dx = dy * [x > 0]"""
+
+    def forward(ctx, x):
+        y = xp.maximum(x, 0)
+        ctx.save(y)
+        return y
+
+    def backward(ctx, dy):
+        (y,) = ctx.saved
+        return dy * (y > 0)
+
+
+class LeakyRelu(Function):
+    """y = x if x > 0 else slope * x;  dx = dy * (1 if x > 0 else slope)"""
+
+    def forward(ctx, x, negative_slope):
+        ctx.slope = negative_slope
+        ctx.save(x > 0)
+        return xp.where(x > 0, x, x * negative_slope)
+
+    def backward(ctx, dy):
+        (positive,) = ctx.saved
+        return xp.where(positive, dy, dy * ctx.slope)
+
+
+class Elu(Function):
+    """y = x if x > 0 else alpha (e^x - 1);  dx = dy if x > 0 else dy * (y + alpha)"""
+
+    def forward(ctx, x, alpha):
+        ctx.alpha = alpha
+        y = xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
+        ctx.save(x > 0, y)
+        return y
+
+    def backward(ctx, dy):
+        positive, y = ctx.saved
+        return xp.where(positive, dy, dy * (y + ctx.alpha))
+
+
+class Gelu(Function):
+    """y = x * Phi(x), Phi the standard normal CDF;  dx = dy * (Phi(x) + x * phi(x))"""
+
+    def forward(ctx, x):
+        cdf = 0.5 * (1.0 + erf_array(x * _INV_SQRT_2))
+        ctx.save(x, cdf)
+        return x * cdf
+
+    def backward(ctx, dy):
+        x, cdf = ctx.saved
+        pdf = _INV_SQRT_2PI * xp.exp(-0.5 * x * x)
+        return dy * (cdf + x * pdf)
+
+
+class GeluTanh(Function):
+    """y = x/2 (1 + tanh(u)), u = sqrt(2/pi)(x + 0.044715 x^3);
+    dx = dy * (1/2 (1 + t) + x/2 (1 - t^2) sqrt(2/pi)(1 + 3 * 0.044715 x^2))"""
+
+    def forward(ctx, x):
+        t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
+        ctx.save(x, t)
+        return 0.5 * x * (1.0 + t)
+
+    def backward(ctx, dy):
+        x, t = ctx.saved
+        du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
+        return dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
+
+
+class Silu(Function):
+    """y = x * s, s = sigmoid(x);  dx = dy * s * (1 + x (1 - s))"""
+
+    def forward(ctx, x):
+        s = 1.0 / (1.0 + xp.exp(-x))
+        ctx.save(x, s)
+        return x * s
+
+    def backward(ctx, dy):
+        x, s = ctx.saved
+        return dy * s * (1.0 + x * (1.0 - s))
+
+
+class Softplus(Function):
+    """y = log(1 + e^(beta x)) / beta (y = x where beta x > threshold);
+    dx = dy * sigmoid(beta x) (1 above the threshold)"""
+
+    def forward(ctx, x, beta, threshold):
+        bx = beta * x
+        linear = bx > threshold
+        # log(1 + e^z) = max(z, 0) + log1p(e^-|z|) never overflows.
+        y = xp.where(linear, x, (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / beta)
+        ctx.save(bx, linear)
+        return y.astype(x.dtype, copy=False)
+
+    def backward(ctx, dy):
+        bx, linear = ctx.saved
+        return xp.where(linear, dy, dy / (1.0 + xp.exp(-bx)))
+
+
+class Hardtanh(Function):
+    """y = clip(x, lo, hi);  dx = dy where lo < x < hi"""
+
+    def forward(ctx, x, lo, hi):
+        ctx.save((x > lo) & (x < hi))
+        return xp.clip(x, lo, hi)
+
+    def backward(ctx, dy):
+        (inside,) = ctx.saved
+        return dy * inside
+
+
+def _float(input):
+    return float_operand(to_tensor(input))
+
+
+def erf(input):
+    return Erf.apply(_float(input))
+
+
+def relu(input, inplace=False):
+    return Relu.apply(_float(input))
+
+
+def relu6(input, inplace=False):
+    return Hardtanh.apply(_float(input), lo=0.0, hi=6.0)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return Hardtanh.apply(_float(input), lo=min_val, hi=max_val)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return LeakyRelu.apply(_float(input), negative_slope=negative_slope)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return Elu.apply(_float(input), alpha=alpha)
+
+
+def gelu(input, approximate="none"):
+    """Gaussian error linear unit; approximate='tanh' gives the GPT-2 form."""
+    if approximate == "none":
+        return Gelu.apply(_float(input))
+    if approximate == "tanh":
+        return GeluTanh.apply(_float(input))
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def silu(input, inplace=False):
+    return Silu.apply(_float(input))
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return Softplus.apply(_float(input), beta=beta, threshold=threshold)
+
+
+TENSOR_METHODS = ("erf", "relu")

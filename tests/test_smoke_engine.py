@@ -1,0 +1,11 @@
+import numpy as np
+
+from oracle import check, randn
+
+
+def test_mlp_expression_matches_torch():
+    check(lambda L, x, w, b: (x @ w + b).tanh().sum(dim=1), randn(4, 5, seed=1), randn(5, 3, seed=2), randn(3, seed=3))
+
+
+def test_broadcast_mul_div():
+    check(lambda L, a, b: a * b / (b * b + 1), randn(2, 1, 3, seed=1), randn(4, 1, seed=2))
