@@ -4,19 +4,34 @@ Files by concern: dtypes (type promotion), elementwise (arithmetic and math), ac
 compare (comparisons, where, maximum), reduce, shape, indexing, linalg, and the fused
 neural-net ops softmax, loss, normalization, dropout, embedding; tensor_methods attaches
 them all to Tensor as operators and methods.
+
+The public functions of each file (`exp`, `cat`, `cross_entropy`, ...) are gathered here, so
+`macrograd.ops.exp` and `macrograd.exp` work; the Function classes stay in their files.
 """
-from .activation import *  # noqa: F401,F403
-from .compare import *  # noqa: F401,F403
-from .elementwise import *  # noqa: F401,F403
-from .indexing import *  # noqa: F401,F403
-from .linalg import *  # noqa: F401,F403
-from .reduce import *  # noqa: F401,F403
-from .shape import *  # noqa: F401,F403
-from .softmax import *  # noqa: F401,F403
-from .loss import *  # noqa: F401,F403
-from .normalization import *  # noqa: F401,F403
-from .dropout import *  # noqa: F401,F403
-from .embedding import *  # noqa: F401,F403
+import inspect as _inspect
+
+from . import (
+    activation, compare, dropout, elementwise, embedding, indexing, linalg, loss, normalization,
+    reduce, shape, softmax,
+)
 from . import tensor_methods
+
+MODULES = (elementwise, activation, compare, reduce, shape, indexing, linalg, softmax, loss,
+           normalization, dropout, embedding)
+
+
+def _public_functions(module):
+    return {
+        name: obj
+        for name, obj in vars(module).items()
+        if not name.startswith("_") and _inspect.isfunction(obj) and obj.__module__ == module.__name__
+    }
+
+
+__all__ = []
+for _module in MODULES:
+    _functions = _public_functions(_module)
+    globals().update(_functions)
+    __all__ += sorted(_functions)
 
 tensor_methods.install()
