@@ -1,24 +1,21 @@
 """Matrix products: matmul (batched, broadcast, 1-D operands) and einsum."""
 from __future__ import annotations
 
+import string
+
+import numpy as np
+
 from ..autograd import Function, sum_to
 from ..backend import xp
-from .dtypes import binary_operands
+from ..tensor import Tensor
+from .dtypes import to_tensor
 
 
+# -- matmul -------------------------------------------------------------------------------------
 class MatMul(Function):
     """Y = A @ B;  dA = dY @ B^T,  dB = A^T @ dY  (batch dims broadcast, then summed back)"""
 
     def forward(ctx, a, b):
-        if a.ndim == 0 or b.ndim == 0:
-            raise RuntimeError("matmul: both arguments need at least 1 dimension, got a 0-d tensor")
-        k_a = a.shape[-1]
-        k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
-        if k_a != k_b:
-            raise RuntimeError(
-                f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
-                f"({k_a} != {k_b} in the contracted dimension)"
-            )
         need_a, need_b = ctx.needs_input_grad
         ctx.save(a if need_b else None, b if need_a else None)
         ctx.shapes = a.shape, b.shape
@@ -27,7 +24,8 @@ class MatMul(Function):
     def backward(ctx, dy):
         a, b = ctx.saved
         shape_a, shape_b = ctx.shapes
-        # 1-D operands are treated as a row (a) or a column (b) matrix, as matmul does.
+        # A 1-D a is a row matrix (1, k), a 1-D b a column matrix (k, 1); matmul dropped that
+        # axis from the output, so put it back into dy. Then every case is (batched) matrices.
         if len(shape_a) == 1:
             dy = xp.expand_dims(dy, -2)
         if len(shape_b) == 1:
@@ -36,11 +34,13 @@ class MatMul(Function):
         if ctx.needs_input_grad[0]:
             b2 = b[:, None] if b.ndim == 1 else b
             da = xp.matmul(dy, xp.swapaxes(b2, -1, -2))
+            # sum_to undoes batch broadcasting (and the row axis of a 1-D a).
             da = sum_to(da, shape_a if len(shape_a) > 1 else (1,) + shape_a).reshape(shape_a)
         if ctx.needs_input_grad[1]:
             a2 = a[None, :] if a.ndim == 1 else a
             if a2.ndim > 2 and len(shape_b) == 2:
-                # Batched activations times one weight matrix: fold the batch into one GEMM.
+                # Batched activations times one weight matrix: fold the batch into one GEMM
+                # instead of a batch of products summed afterwards.
                 db = a2.reshape(-1, a2.shape[-1]).T @ dy.reshape(-1, dy.shape[-1])
             else:
                 db = xp.matmul(xp.swapaxes(a2, -1, -2), dy)
@@ -48,30 +48,241 @@ class MatMul(Function):
         return da, db
 
 
+def _check_matmul(op, a: Tensor, b: Tensor):
+    """PyTorch's errors for matmul: 0-d operands, different dtypes, mismatched sizes."""
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(
+            f"{op}: both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D"
+        )
+    if a.dtype != b.dtype:
+        raise RuntimeError(
+            f"{op}: expected both operands to have the same dtype, but got {a.dtype} and {b.dtype} "
+            f"(shapes {tuple(a.shape)} and {tuple(b.shape)}); convert one with .to(dtype)"
+        )
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise RuntimeError(
+            f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
+            f"({k_a} != {k_b} in the contracted dimension)"
+        )
+    batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+    try:
+        np.broadcast_shapes(batch_a, batch_b)
+    except ValueError:
+        raise RuntimeError(
+            f"{op}: the batch dimensions {tuple(batch_a)} and {tuple(batch_b)} of shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)} do not broadcast"
+        ) from None
+
+
+def _matmul_operands(op, input, other):
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
+        if isinstance(input, (int, float)) or isinstance(other, (int, float)):
+            raise RuntimeError(f"{op}: both arguments to matmul need to be at least 1D tensors, got a Python number")
+        input, other = to_tensor(input), to_tensor(other)
+    _check_matmul(op, input, other)
+    return input, other
+
+
 def matmul(input, other):
-    return MatMul.apply(*binary_operands(input, other))
+    """Matrix product with NumPy/PyTorch rules: 1-D operands are vectors, leading dims are
+    batch dims that broadcast."""
+    return MatMul.apply(*_matmul_operands("matmul", input, other))
 
 
 def mm(input, mat2):
     if input.ndim != 2 or mat2.ndim != 2:
         raise RuntimeError(f"mm: expects 2-D tensors, got shapes {tuple(input.shape)} and {tuple(mat2.shape)}")
-    return matmul(input, mat2)
+    return MatMul.apply(*_matmul_operands("mm", input, mat2))
 
 
 def bmm(input, mat2):
     if input.ndim != 3 or mat2.ndim != 3:
         raise RuntimeError(f"bmm: expects 3-D tensors, got shapes {tuple(input.shape)} and {tuple(mat2.shape)}")
-    return matmul(input, mat2)
+    if input.shape[0] != mat2.shape[0]:
+        raise RuntimeError(
+            f"bmm: batch sizes differ: shapes {tuple(input.shape)} and {tuple(mat2.shape)}"
+        )
+    return MatMul.apply(*_matmul_operands("bmm", input, mat2))
+
+
+def mv(input, vec):
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"mv: expects a 2-D and a 1-D tensor, got shapes {tuple(input.shape)} and {tuple(vec.shape)}")
+    return MatMul.apply(*_matmul_operands("mv", input, vec))
 
 
 def dot(input, other):
     if input.ndim != 1 or other.ndim != 1:
         raise RuntimeError(f"dot: expects 1-D tensors, got shapes {tuple(input.shape)} and {tuple(other.shape)}")
-    return matmul(input, other)
+    return MatMul.apply(*_matmul_operands("dot", input, other))
 
 
 def outer(input, vec2):
-    return matmul(input.reshape(-1, 1), vec2.reshape(1, -1))
+    """outer(u, v)[i, j] = u[i] v[j]"""
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise RuntimeError(f"outer: expects 1-D tensors, got shapes {tuple(input.shape)} and {tuple(vec2.shape)}")
+    return einsum("i,j->ij", input, vec2)
 
 
-TENSOR_METHODS = ("matmul", "mm", "bmm", "dot", "outer")
+# -- einsum -------------------------------------------------------------------------------------
+_LETTERS = string.ascii_letters
+
+
+def _parse_term(term: str, equation: str, where: str):
+    """A term's explicit letters and whether it has an ellipsis ('...')."""
+    has_ellipsis = "..." in term
+    if term.count("...") > 1:
+        raise RuntimeError(f"einsum(): more than one ellipsis ('...') in {where} of '{equation}'")
+    letters = term.replace("...", "")
+    for char in letters:
+        if char not in _LETTERS:
+            raise RuntimeError(
+                f"einsum(): invalid subscript {char!r} in '{equation}'; subscripts must be in [a-zA-Z]"
+            )
+    return letters, has_ellipsis
+
+
+def parse_einsum(equation: str, shapes):
+    """Rewrite an equation into explicit letters only: each '...' becomes reserved letters
+    (right-aligned across operands, as broadcasting is) and an implicit output ('ij,jk') is
+    spelled out. Returns (input terms, output term, size of each letter)."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise RuntimeError(
+            f"einsum(): '{equation}' names {len(terms)} operand(s) but {len(shapes)} were given"
+        )
+    parsed = [_parse_term(t, equation, f"operand {k}") for k, t in enumerate(terms)]
+    ellipsis_ndims = []
+    for k, ((letters, has_ellipsis), shape) in enumerate(zip(parsed, shapes)):
+        if (len(letters) != len(shape)) if not has_ellipsis else (len(letters) > len(shape)):
+            raise RuntimeError(
+                f"einsum(): the number of subscripts in the equation ({len(letters)}) does not match "
+                f"the number of dimensions ({len(shape)}) for operand {k}"
+                + ("" if has_ellipsis else " and no ellipsis was given")
+            )
+        ellipsis_ndims.append(len(shape) - len(letters) if has_ellipsis else 0)
+    used = set(eq)
+    spare = [c for c in _LETTERS if c not in used]
+    n_ellipsis = max(ellipsis_ndims, default=0)
+    if n_ellipsis > len(spare):
+        raise RuntimeError(f"einsum(): '{equation}' needs more subscripts than the 52 letters allow")
+    reserved = "".join(spare[:n_ellipsis])
+    explicit = [
+        t.replace("...", reserved[n_ellipsis - n:]) if has else t
+        for t, (_, has), n in zip(terms, parsed, ellipsis_ndims)
+    ]
+    if arrow:
+        out_letters, out_ellipsis = _parse_term(rhs, equation, "the output")
+        output = rhs.replace("...", reserved) if out_ellipsis else rhs
+        for char in out_letters:
+            if out_letters.count(char) > 1:
+                raise RuntimeError(f"einsum(): output subscript {char} appears more than once in the output")
+            if char not in lhs:
+                raise RuntimeError(
+                    f"einsum(): output subscript {char} does not appear in the equation for any input operand"
+                )
+    else:  # implicit output: the ellipsis dims, then every letter seen once, alphabetically
+        counts = {}
+        for letters, _ in parsed:
+            for char in letters:
+                counts[char] = counts.get(char, 0) + 1
+        output = reserved + "".join(sorted(c for c, n in counts.items() if n == 1))
+    sizes = {}
+    for k, (term, shape) in enumerate(zip(explicit, shapes)):
+        for char, n in zip(term, shape):
+            seen = sizes.get(char)
+            if seen is None or seen == 1:
+                sizes[char] = n
+            elif n != seen and n != 1:
+                raise RuntimeError(
+                    f"einsum(): subscript {char} has size {n} for operand {k} (shape {tuple(shape)}) "
+                    f"which does not broadcast with previously seen size {seen}"
+                )
+        for char in set(term):
+            lengths = {shape[i] for i, c in enumerate(term) if c == char}
+            if len(lengths) > 1:
+                raise RuntimeError(
+                    f"einsum(): subscript {char} is repeated for operand {k} but the sizes "
+                    f"{sorted(lengths)} don't match (shape {tuple(shape)})"
+                )
+    return explicit, output, sizes
+
+
+def _contract(equation, *arrays):
+    # optimize lets NumPy route pairwise contractions through BLAS (tensordot) instead of
+    # its generic loop; with one operand there is nothing to plan.
+    return xp.einsum(equation, *arrays, optimize=len(arrays) > 1)
+
+
+def _unique(term):
+    return "".join(dict.fromkeys(term))
+
+
+class Einsum(Function):
+    """y = einsum(terms -> out, x_1, ..., x_n);
+    dx_k = einsum(out, terms of the others -> term k, dy, other operands)
+    (letters only x_k has are broadcast back; repeated letters write onto the diagonal)"""
+
+    def forward(ctx, *arrays, terms, output, sizes):
+        ctx.terms, ctx.output, ctx.sizes = terms, output, sizes
+        ctx.shapes = [a.shape for a in arrays]
+        # Stretch size-1 dims that broadcast against a longer one, so that every operand holds
+        # each letter at its full size (views: nothing is copied).
+        arrays = [xp.broadcast_to(a, [sizes[c] for c in t]) for a, t in zip(arrays, terms)]
+        ctx.save(*arrays)
+        return _contract(",".join(terms) + "->" + output, *arrays)
+
+    def backward(ctx, dy):
+        arrays, terms, output, sizes = ctx.saved, ctx.terms, ctx.output, ctx.sizes
+        grads = []
+        for k, term in enumerate(terms):
+            if not ctx.needs_input_grad[k]:
+                grads.append(None)
+                continue
+            others = [t for j, t in enumerate(terms) if j != k]
+            unique = _unique(term)
+            # Letters found only in x_k were summed away: dy does not depend on where along
+            # them an element sat, so its gradient is broadcast along them afterwards.
+            present = "".join(c for c in unique if c in output or any(c in t for t in others))
+            g = _contract(",".join([output, *others]) + "->" + present,
+                          dy, *[a for j, a in enumerate(arrays) if j != k])
+            g = g.reshape([sizes[c] if c in present else 1 for c in unique])
+            g = xp.broadcast_to(g, [sizes[c] for c in unique])
+            if len(unique) != len(term):
+                # A repeated letter (a diagonal, 'ii->i'): the gradient lands on the diagonal
+                # of a zero array, written through a strided view that walks that diagonal.
+                full = xp.zeros([sizes[c] for c in term], dy.dtype)
+                strides = [sum(full.strides[i] for i, c in enumerate(term) if c == u) for u in unique]
+                xp.lib.stride_tricks.as_strided(full, g.shape, strides)[...] = g
+                g = full
+            grads.append(sum_to(g, ctx.shapes[k]))
+        return tuple(grads)
+
+
+def einsum(equation, *operands):
+    """Einstein summation, e.g. einsum('bij,bjk->bik', a, b); supports '...' broadcasting,
+    implicit outputs ('ij,jk'), repeated subscripts (traces, diagonals) and a list of operands."""
+    if not isinstance(equation, str):
+        raise TypeError(
+            f"einsum(): the first argument must be the equation string, got {type(equation).__name__} "
+            f"(the sublist form einsum(a, [0, 1], ...) is not supported)"
+        )
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    operands = [to_tensor(t) for t in operands]
+    if not operands:
+        raise RuntimeError("einsum(): must provide at least one operand")
+    dtypes = {t.dtype for t in operands}
+    if len(dtypes) > 1:
+        raise RuntimeError(
+            f"einsum(): operands must have the same dtype, got {', '.join(str(t.dtype) for t in operands)}"
+        )
+    terms, output, sizes = parse_einsum(equation, [t.shape for t in operands])
+    return Einsum.apply(*operands, terms=terms, output=output, sizes=sizes)
+
+
+TENSOR_METHODS = ("matmul", "mm", "bmm", "mv", "dot", "outer")
