@@ -1,0 +1,68 @@
+"""The `macrograd` command.
+
+    macrograd list                                  the experiments, with a line on each
+    macrograd run mnist-mlp                         train, writing runs/mnist-mlp/
+    macrograd run mnist-mlp --set epochs=3 --set lr=3e-4 --out runs/short
+    macrograd run mnist-mlp --resume                continue from runs/mnist-mlp/checkpoint.safetensors
+    macrograd run fashion-study --smoke             the same code on a tiny budget (seconds)
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="macrograd", description="Run macrograd's experiments.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    listing = commands.add_parser("list", help="list the experiments")
+    listing.add_argument("-v", "--verbose", action="store_true", help="also show each config's keys and defaults")
+    run = commands.add_parser("run", help="run an experiment, writing a run folder")
+    run.add_argument("name", metavar="NAME", help="the experiment (see `macrograd list`)")
+    run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                     help="change a config value (repeatable), e.g. --set epochs=3")
+    run.add_argument("--smoke", action="store_true", help="a tiny budget (seconds), for tests")
+    run.add_argument("--out", type=Path, default=None, help="the run folder (default: runs/NAME)")
+    run.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the `macrograd` command; returns the exit status."""
+    from . import experiments
+    from .experiments.config import ConfigError, apply_overrides, describe
+
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            for name in experiments.names():
+                module = experiments.get(name)
+                print(f"{name:18s} {module.DESCRIPTION}")
+                if args.verbose:
+                    print(describe(module.Config()))
+            return 0
+        module = experiments.get(args.name)
+        config = apply_overrides(module.Config(), module.SMOKE if args.smoke else None, args.assignments)
+    except ConfigError as error:
+        print(f"macrograd: error: {error}", file=sys.stderr)
+        return 2
+    out = args.out if args.out is not None else Path("runs") / args.name
+    if args.resume and not (out / "checkpoint.safetensors").exists():
+        print(f"macrograd: error: --resume: no checkpoint at {out / 'checkpoint.safetensors'}", file=sys.stderr)
+        return 2
+    print(f"macrograd run {args.name}{' (smoke)' if args.smoke else ''} -> {out}")
+    print(describe(config))
+    start = time.perf_counter()
+    summary = module.run(config, out=out, resume=args.resume)
+    print(f"done in {time.perf_counter() - start:.1f}s; summary in {out / 'summary.json'}")
+    for key, value in summary.items():
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            print(f"  {key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":  # python -m macrograd.cli
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Runnable experiments. Each is a module with a `Config` dataclass, a `SMOKE` dict (the tiny
+budget that `--smoke` applies) and `run(config, out, resume=False) -> summary`.
+
+    from macrograd.experiments import get
+    exp = get("mnist-mlp")
+    summary = exp.run(exp.Config(epochs=3), out="runs/mnist-mlp")
+"""
+from __future__ import annotations
+
+import importlib
+
+from .config import ConfigError
+
+# name -> module; modules are imported on demand so that `macrograd list` stays fast
+EXPERIMENTS = {
+    "optim-playground": "macrograd.experiments.optim_playground",
+    "mnist-mlp": "macrograd.experiments.mnist_mlp",
+    "fashion-study": "macrograd.experiments.fashion_study",
+}
+
+
+def names() -> list[str]:
+    return list(EXPERIMENTS)
+
+
+def get(name: str):
+    """The experiment module called `name` (a clear error listing the valid names otherwise)."""
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {name!r}; valid experiments: {', '.join(EXPERIMENTS)}")
+    return importlib.import_module(EXPERIMENTS[name])
+
+
+__all__ = ["ConfigError", "EXPERIMENTS", "get", "names"]
