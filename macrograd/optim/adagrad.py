@@ -54,7 +54,7 @@ class Adagrad(Optimizer):
                 clr = group["lr"] / (1 + (t - 1) * group["lr_decay"])
 
                 state_sum = state["sum"]
-                work = xp.multiply(grad, grad)
+                work = xp.multiply(grad, grad, out=xp.empty_like(state_sum))
                 state_sum += work
                 std = xp.sqrt(state_sum, out=work)
                 std += group["eps"]

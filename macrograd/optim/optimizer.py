@@ -256,16 +256,19 @@ def _to_state_array(key, value, param):
 
 
 def _grad_for_update(param, weight_decay: float, maximize: bool):
-    """g = ±grad + weight_decay * param: the gradient every optimizer starts from (read-only:
-    it may be `param.grad`'s own array)."""
+    """g = ±grad + weight_decay * param: the gradient every optimizer starts from.
+
+    Read-only: without maximize or weight decay it is `param.grad`'s own array. Always an
+    array (never a NumPy scalar, even for 0-d parameters), so updates can write in place."""
     grad = param.grad._data
+    if weight_decay == 0:
+        return xp.negative(grad, out=xp.empty_like(grad)) if maximize else grad
+    decayed = xp.multiply(param._data, weight_decay, out=xp.empty_like(param._data))
     if maximize:
-        grad = -grad
-    if weight_decay != 0:
-        decayed = param._data * weight_decay
+        decayed -= grad
+    else:
         decayed += grad
-        grad = decayed
-    return grad
+    return decayed
 
 
 def _lerp_(start, end, weight: float, scratch):
