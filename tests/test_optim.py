@@ -186,7 +186,7 @@ def test_step_with_closure_returns_the_loss():
             return loss
         with lib.no_grad():  # the closure still records its graph: step turns grad mode on
             returned = opt.step(closure)
-        assert float(returned) > 0
+        assert returned.item() > 0
     assert_params_close(pm, pt, 0)
 
 
