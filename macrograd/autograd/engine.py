@@ -30,7 +30,8 @@ def topological_order(root):
 
 
 def accumulate_leaf_grad(leaf, grad):
-    """leaf.grad += grad, creating it on first use (gradients accumulate, as in PyTorch)."""
+    """leaf.grad += grad, creating it on first use (gradients accumulate, as in PyTorch).
+    The leaf's hooks see the whole gradient of this backward call, once."""
     for hook in leaf._hooks or ():
         replaced = hook(function.Tensor(grad))
         if replaced is not None:
@@ -44,12 +45,22 @@ def accumulate_leaf_grad(leaf, grad):
         leaf.grad._data = leaf.grad._data + grad
 
 
+def _shape_error(node, grad, shape):
+    return RuntimeError(
+        f"Function {node.name()} returned an invalid gradient - got shape {tuple(grad.shape)} but "
+        f"expected shape {tuple(shape)}"
+    )
+
+
 def run_backward(root, grad, retain_graph=False):
     """Backpropagate `grad` (an array shaped like root) through the graph that made `root`."""
     if root.grad_fn is None:  # a leaf: its gradient is the seed itself
         accumulate_leaf_grad(root, grad)
         return
     pending = {root.grad_fn: grad}
+    # A leaf used several times gets its partial gradients summed here first, so that its
+    # hooks run once on the total (as in PyTorch) and .grad is written once.
+    leaf_grads = {}
     for node in topological_order(root.grad_fn):
         grad = pending.pop(node, None)
         if grad is None:  # no gradient reached this node (e.g. it fed only integer outputs)
@@ -79,7 +90,15 @@ def run_backward(root, grad, retain_graph=False):
             if input_grad is None:
                 continue
             if parent is not None:
+                # A wrong shape would broadcast silently in the sum below: fail loudly instead.
+                if input_grad.shape != parent.output_shape:
+                    raise _shape_error(node, input_grad, parent.output_shape)
                 previous = pending.get(parent)
                 pending[parent] = input_grad if previous is None else previous + input_grad
             elif leaf is not None:
-                accumulate_leaf_grad(leaf, input_grad)
+                if input_grad.shape != leaf.shape:
+                    raise _shape_error(node, input_grad, leaf.shape)
+                previous = leaf_grads.get(leaf)
+                leaf_grads[leaf] = input_grad if previous is None else previous + input_grad
+    for leaf, grad in leaf_grads.items():
+        accumulate_leaf_grad(leaf, grad)

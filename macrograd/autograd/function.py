@@ -50,6 +50,7 @@ class Function:
         self.hooks = None  # gradient hooks registered on the output tensor
         self.retained_output = None  # weak reference to the output when it called retain_grad()
         self.freed = False
+        self.output_shape = None  # checked against the gradient flowing in from consumers
         self._saved_versions = ()
 
     # -- what subclasses write ----------------------------------------------------------------
@@ -82,6 +83,7 @@ class Function:
             )
             output.requires_grad = True
             output.grad_fn = ctx
+            ctx.output_shape = output.shape
             if ctx.saved:
                 ctx._watch_saved(inputs, output)
             _share_version_with_views(output, inputs)

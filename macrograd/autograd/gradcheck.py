@@ -57,15 +57,16 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
                 if x.grad is not None:
                     analytic[k] = x.grad.numpy().ravel()
             numeric = np.zeros_like(analytic)
-            flat = x._data.reshape(-1)  # a view: perturb in place, then restore
-            for j in range(flat.size):
-                original = flat[j]
+            # Perturb x's array in place, element by element (a multi-index, not a reshaped
+            # view, so that a non-contiguous input is perturbed too), then restore it.
+            for j, position in enumerate(np.ndindex(*x.shape)):
+                original = x._data[position]
                 with no_grad():
-                    flat[j] = original + eps
+                    x._data[position] = original + eps
                     plus = outputs_of(inputs)[out_index].numpy().ravel().copy()
-                    flat[j] = original - eps
+                    x._data[position] = original - eps
                     minus = outputs_of(inputs)[out_index].numpy().ravel().copy()
-                flat[j] = original
+                x._data[position] = original
                 numeric[:, j] = (plus - minus) / (2 * eps)
             error = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
             if error.size and error.max() > 0:

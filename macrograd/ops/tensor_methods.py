@@ -30,9 +30,12 @@ def _inplace(function, name):
         )
         if recording:
             self._check_inplace_allowed(name)
-            before = Tensor(self._data)  # stands for x as it was, with its history
-            before.grad_fn, before._requires_grad, before._version = self.grad_fn, self.requires_grad, self._version
+            before = _stand_in(self, self._data)  # x as it was, with its history
             result = function(before, *args, **kwargs)
+            if _saves(result, before):
+                # The new node kept x's old array for its backward (x.mul_(w) keeps x for dw),
+                # and that array is about to be overwritten: redo the op on a copy of it.
+                result = function(_stand_in(self, self._data.copy()), *args, **kwargs)
         else:
             with autograd.no_grad():
                 result = function(self, *args, **kwargs)
@@ -53,6 +56,19 @@ def _inplace(function, name):
 
     method.__name__ = name
     return method
+
+
+def _stand_in(tensor, array):
+    """A tensor holding `array` with tensor's history, standing for it as an op's input."""
+    out = Tensor(array)
+    out.grad_fn, out._requires_grad = tensor.grad_fn, tensor.requires_grad
+    return out
+
+
+def _saves(result, tensor) -> bool:
+    """Did the node that made `result` save `tensor`'s array (its version is watched)?"""
+    node = result.grad_fn
+    return node is not None and any(counter is tensor._version for counter, _, _ in node._saved_versions)
 
 
 def _iter(self):
