@@ -6,15 +6,17 @@ import math
 from ..autograd import Function
 from ..backend import xp
 from .dtypes import float_operand, to_tensor
+from .elementwise import _sigmoid_array
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-def erf_array(x):
-    """erf(x) on an array, NumPy-only (Numerical Recipes' erfc Chebyshev fit, error < 1.2e-7)."""
-    z = xp.abs(x).astype(xp.float64)
+def _erf_array(x):
+    """erf(x) on an array, NumPy-only (Numerical Recipes' erfc Chebyshev fit, error < 1.2e-7),
+    computed in x's own dtype: float32 needs no float64 detour for this accuracy."""
+    z = xp.abs(x)
     t = 1.0 / (1.0 + 0.5 * z)
     poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
         -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
@@ -28,7 +30,7 @@ class Erf(Function):
 
     def forward(ctx, x):
         ctx.save(x)
-        return erf_array(x)
+        return _erf_array(x)
 
     def backward(ctx, dy):
         (x,) = ctx.saved
@@ -79,7 +81,7 @@ class Gelu(Function):
     """y = x * Phi(x), Phi the standard normal CDF;  dx = dy * (Phi(x) + x * phi(x))"""
 
     def forward(ctx, x):
-        cdf = 0.5 * (1.0 + erf_array(x * _INV_SQRT_2))
+        cdf = 0.5 * (1.0 + _erf_array(x * _INV_SQRT_2))
         ctx.save(x, cdf)
         return x * cdf
 
@@ -108,7 +110,7 @@ class Silu(Function):
     """y = x * s, s = sigmoid(x);  dx = dy * s * (1 + x (1 - s))"""
 
     def forward(ctx, x):
-        s = 1.0 / (1.0 + xp.exp(-x))
+        s = _sigmoid_array(x)  # 1 / (1 + e^-x) would overflow for very negative x
         ctx.save(x, s)
         return x * s
 
@@ -131,7 +133,7 @@ class Softplus(Function):
 
     def backward(ctx, dy):
         bx, linear = ctx.saved
-        return xp.where(linear, dy, dy / (1.0 + xp.exp(-bx)))
+        return xp.where(linear, dy, dy * _sigmoid_array(bx))
 
 
 class Hardtanh(Function):
@@ -155,7 +157,7 @@ def erf(input):
 
 
 def relu(input, inplace=False):
-    return Relu.apply(_float(input))
+    return Relu.apply(to_tensor(input))  # integers stay integers, as in PyTorch
 
 
 def relu6(input, inplace=False):

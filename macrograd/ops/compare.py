@@ -98,23 +98,24 @@ def where(condition, input=None, other=None):
 
 
 def maximum(input, other):
-    """Elementwise max; at ties the gradient is split evenly, as in PyTorch."""
-    return _select_extreme(input, other, xp.greater)
+    """Elementwise max (NaN propagates); at ties the gradient is split evenly, as in PyTorch."""
+    return Extreme.apply(*binary_operands(input, other), largest=True)
 
 
 def minimum(input, other):
-    return _select_extreme(input, other, xp.less)
+    """Elementwise min (NaN propagates); at ties the gradient is split evenly, as in PyTorch."""
+    return Extreme.apply(*binary_operands(input, other), largest=False)
 
 
-class _Extreme(Function):
-    """y = a if a beats b else b; at a tie both get dy / 2"""
+class Extreme(Function):
+    """y = max(a, b) (or min);  da = dy where a wins, db = dy where b wins, dy / 2 each at a tie"""
 
-    def forward(ctx, a, b, beats):
+    def forward(ctx, a, b, largest):
         ctx.shapes = a.shape, b.shape
-        wins = beats(a, b)
+        wins = a > b if largest else a < b
         ties = a == b
         ctx.save(wins, ties)
-        return xp.where(wins | ties, a, b)
+        return xp.maximum(a, b) if largest else xp.minimum(a, b)
 
     def backward(ctx, dy):
         wins, ties = ctx.saved
@@ -123,11 +124,6 @@ class _Extreme(Function):
         da = sum_to(dy * share_a.astype(dy.dtype), sa) if ctx.needs_input_grad[0] else None
         db = sum_to(dy * (1 - share_a).astype(dy.dtype), sb) if ctx.needs_input_grad[1] else None
         return da, db
-
-
-def _select_extreme(input, other, beats):
-    a, b = binary_operands(input, other)
-    return _Extreme.apply(a, b, beats=beats)
 
 
 def nonzero(input, as_tuple=False):

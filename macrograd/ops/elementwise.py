@@ -93,7 +93,10 @@ class Pow(Function):
         sa, sb = ctx.shapes
         da = db = None
         if ctx.needs_input_grad[0]:
-            da = sum_to(dy * b * a ** (b - 1), sa)
+            # where b == 0, y = 1 is constant in a (a^(b-1) would give 0 * inf at a = 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                local = xp.where(b == 0, xp.zeros((), y.dtype), b * a ** (b - 1))
+            da = sum_to(dy * local, sa)
         if ctx.needs_input_grad[1]:
             with np.errstate(divide="ignore", invalid="ignore"):
                 log_a = xp.where(a > 0, xp.log(xp.where(a > 0, a, 1)), xp.where(a == 0, 0, np.nan))
@@ -114,6 +117,8 @@ class PowScalar(Function):
         p = ctx.exponent
         if p == 2:
             return dy * (2 * x)
+        if p == 0:  # y = 1 whatever x is (and 0 * x^-1 would be nan at x = 0)
+            return xp.zeros_like(dy)
         return dy * (p * x ** (p - 1)).astype(x.dtype, copy=False)
 
 
@@ -135,13 +140,68 @@ def mul(input, other):
     return Mul.apply(*binary_operands(input, other))
 
 
+class RoundedDiv(Function):
+    """y = floor(a / b) or trunc(a / b);  da = db = 0 (a step function)"""
+
+    def forward(ctx, a, b, rounding_mode):
+        ctx.shapes = a.shape, b.shape
+        if a.dtype.kind in "iu":  # exact integer division, no detour through floats
+            if xp.any(b == 0):
+                raise ZeroDivisionError("div: integer division by zero")
+            q = xp.floor_divide(a, b)
+            if rounding_mode == "trunc":  # floor rounds towards -inf: step back up where a/b < 0
+                q = q + ((q < 0) & (q * b != a))
+            return q
+        return (xp.floor if rounding_mode == "floor" else xp.trunc)(a / b)
+
+    def backward(ctx, dy):
+        sa, sb = ctx.shapes
+        return xp.zeros(sa, dy.dtype), xp.zeros(sb, dy.dtype)
+
+
+class Remainder(Function):
+    """y = a - floor(a / b) * b (the sign of b, Python's %);  da = dy,  db = -dy * floor(a / b)"""
+
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        ctx.save(a, b)
+        return xp.remainder(a, b)
+
+    def backward(ctx, dy):
+        a, b = ctx.saved
+        sa, sb = ctx.shapes
+        return (
+            sum_to(dy, sa) if ctx.needs_input_grad[0] else None,
+            sum_to(-dy * xp.floor(a / b), sb) if ctx.needs_input_grad[1] else None,
+        )
+
+
+class Fmod(Function):
+    """y = a - trunc(a / b) * b (the sign of a, C's fmod);  da = dy,  db = -dy * trunc(a / b)"""
+
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        ctx.save(a, b)
+        return xp.fmod(a, b)
+
+    def backward(ctx, dy):
+        a, b = ctx.saved
+        sa, sb = ctx.shapes
+        return (
+            sum_to(dy, sa) if ctx.needs_input_grad[0] else None,
+            sum_to(-dy * xp.trunc(a / b), sb) if ctx.needs_input_grad[1] else None,
+        )
+
+
 def div(input, other, rounding_mode=None):
-    """True division (integers give floats), or 'floor'/'trunc' rounding (no gradient)."""
+    """True division (integers give floats), or 'floor'/'trunc' rounding (zero gradient)."""
     a, b = binary_operands(input, other)
     if rounding_mode is not None:
-        rounder = {"floor": xp.floor, "trunc": xp.trunc}[rounding_mode]
-        result = rounder(a._data / b._data)
-        return Tensor(result.astype(a._data.dtype) if a._data.dtype.kind in "iu" else result)
+        if rounding_mode not in ("floor", "trunc"):
+            raise ValueError(
+                f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
+            )
+        return RoundedDiv.apply(a, b, rounding_mode=rounding_mode)
     return Div.apply(float_operand(a), float_operand(b))
 
 
@@ -155,13 +215,12 @@ def floor_divide(input, other):
 
 def remainder(input, other):
     """Python's modulo (sign of the divisor); the gradient is dy for input."""
-    a, b = binary_operands(input, other)
-    return sub(a, mul(div(a, b, rounding_mode="floor").detach(), b))
+    return Remainder.apply(*binary_operands(input, other))
 
 
 def fmod(input, other):
-    a, b = binary_operands(input, other)
-    return sub(a, mul(div(a, b, rounding_mode="trunc").detach(), b))
+    """C's remainder (the sign of input); the gradient is dy for input."""
+    return Fmod.apply(*binary_operands(input, other))
 
 
 def pow(input, exponent):
@@ -300,13 +359,18 @@ class Tanh(Function):
         return dy * (1 - y * y)
 
 
+def _sigmoid_array(x):
+    """1 / (1 + e^-x) on an array, in two branches so that no exp overflows:
+    1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below (both use z = e^-|x| <= 1)."""
+    z = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype, copy=False)
+
+
 class Sigmoid(Function):
     """y = 1 / (1 + e^-x);  dx = dy * y * (1 - y)"""
 
     def forward(ctx, x):
-        # Two branches so that neither exp overflows: e^-x for x >= 0, e^x / (1 + e^x) below.
-        z = xp.exp(-xp.abs(x))
-        y = xp.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype, copy=False)
+        y = _sigmoid_array(x)
         ctx.save(y)
         return y
 
@@ -319,9 +383,12 @@ class Clamp(Function):
     """y = min(max(x, lo), hi);  dx = dy where lo <= x <= hi, else 0"""
 
     def forward(ctx, x, lo, hi):
-        y = xp.clip(x, lo, hi)
-        ctx.save((y == x))
-        return y
+        # The mask is spelled out (not y == x) so that lo > hi, where y = hi, passes nothing.
+        inside = xp.ones(x.shape, bool) if lo is None else x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        ctx.save(inside)
+        return xp.clip(x, lo, hi)
 
     def backward(ctx, dy):
         (inside,) = ctx.saved
@@ -392,16 +459,20 @@ def reciprocal(input):
 def clamp(input, min=None, max=None):
     """Limit values to [min, max] (either bound may be None). The gradient passes inside."""
     if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
+        raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    input = to_tensor(input)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        from .compare import maximum, minimum
+        # PyTorch's rule: x keeps its gradient where min <= x <= max; max wins when min > max.
+        from .compare import where
 
         out = input
         if min is not None:
-            out = maximum(out, min)
+            out = where(out < min, min, out)
         if max is not None:
-            out = minimum(out, max)
+            out = where(out > max, max, out)
         return out
+    if input._data.dtype.kind in "biu" and (isinstance(min, float) or isinstance(max, float)):
+        input = float_operand(input)  # int tensor clamped to float bounds gives floats
     return Clamp.apply(input, lo=min, hi=max)
 
 
@@ -421,24 +492,34 @@ def clone(input):
     return Clone.apply(input)
 
 
+class Step(Function):
+    """y = a piecewise constant f(x) (sign, floor, ceil, round, trunc);  dx = 0"""
+
+    def forward(ctx, x, f):
+        return f(x)
+
+    def backward(ctx, dy):
+        return xp.zeros_like(dy)
+
+
 def sign(input):
-    return Tensor(xp.sign(input._data))
+    return Step.apply(to_tensor(input), f=xp.sign)
 
 
 def floor(input):
-    return Tensor(xp.floor(input._data))
+    return Step.apply(to_tensor(input), f=xp.floor)
 
 
 def ceil(input):
-    return Tensor(xp.ceil(input._data))
+    return Step.apply(to_tensor(input), f=xp.ceil)
 
 
 def round(input, decimals=0):
-    return Tensor(xp.round(input._data, decimals))
+    return Step.apply(to_tensor(input), f=lambda x: xp.round(x, decimals))
 
 
 def trunc(input):
-    return Tensor(xp.trunc(input._data))
+    return Step.apply(to_tensor(input), f=xp.trunc)
 
 
 # Functions that are also Tensor methods of the same name (installed by tensor_methods.py).
