@@ -27,6 +27,8 @@ def _reduction(op, reduction, size_average=None, reduce=None, allowed=_REDUCTION
         size_average = True if size_average is None else size_average
         reduce = True if reduce is None else reduce
         reduction = "none" if not reduce else ("mean" if size_average else "sum")
+        warnings.warn(f"{op}: size_average and reduce args will be deprecated, please use "
+                      f"reduction={reduction!r} instead.", stacklevel=3)
     if reduction not in allowed:
         raise ValueError(f"{op}: {reduction!r} is not a valid value for reduction "
                          f"(expected one of {', '.join(map(repr, allowed))})")
@@ -49,7 +51,8 @@ def _unreduce(dy, reduction, count, shape, dtype):
     if reduction == "none":
         return dy
     if reduction == "mean":
-        dy = dy / count
+        with np.errstate(divide="ignore", invalid="ignore"):  # count 0: inf, masked by callers
+            dy = dy / count
     return xp.broadcast_to(xp.asarray(dy, dtype=dtype), shape)
 
 
@@ -97,6 +100,13 @@ def _class_targets(op, input, target, weight, ignore_index):
     return safe, valid, entry_weight
 
 
+def _masked_product(valid, g, factor):
+    """g * factor on the non-ignored entries, exactly 0 on the ignored ones (even where g is
+    inf because 'mean' divided by a zero total weight: torch gives those no gradient)."""
+    with np.errstate(invalid="ignore"):
+        return xp.where(valid, g * factor, 0).astype(g.dtype, copy=False)
+
+
 def _class_axis_shape(weight, ndim):
     """View a per-class weight (C,) so that it broadcasts against (N, C, d1, ...)."""
     return weight.reshape((1, -1) + (1,) * (ndim - 2))
@@ -127,15 +137,15 @@ class CrossEntropy(Function):
         n_classes = logp.shape[1]
         g = _unreduce(dy, reduction, ctx.count, entry_weight.shape, logp.dtype)
         # a_i sums to w_t (1 - e) + e/C sum_c w_c, per entry (0 where ignored).
-        hot = g * entry_weight * (1 - eps)
+        hot = _masked_product(valid, g, entry_weight * (1 - eps))
         if eps > 0:
             class_total = n_classes if weight is None else weight.sum()
-            total = (hot + g * valid * (eps / n_classes) * class_total)[:, None]
+            total = (hot + _masked_product(valid, g, (eps / n_classes) * class_total))[:, None]
         else:
             total = hot[:, None]
         dx = xp.exp(logp) * total
         if eps > 0:
-            spread = (g * valid * (eps / n_classes))[:, None]
+            spread = _masked_product(valid, g, eps / n_classes)[:, None]
             dx -= spread if weight is None else spread * _class_axis_shape(weight, logp.ndim)
         index = target[:, None]
         xp.put_along_axis(dx, index, xp.take_along_axis(dx, index, axis=1) - hot[:, None], axis=1)
@@ -176,17 +186,17 @@ class CrossEntropyProbs(Function):
 class NLLLoss(Function):
     """loss_i = -w_(t_i) x_(i, t_i);  dx_(i, t_i) = -dy_i w_(t_i), 0 elsewhere"""
 
-    def forward(ctx, x, target, entry_weight, reduction):
+    def forward(ctx, x, target, valid, entry_weight, reduction):
         loss = -xp.take_along_axis(x, target[:, None], axis=1)[:, 0] * entry_weight
         ctx.count = entry_weight.sum()
-        ctx.options = x.shape, target, entry_weight, reduction
+        ctx.options = x.shape, target, valid, entry_weight, reduction
         return _reduce(loss.astype(x.dtype, copy=False), reduction, ctx.count)
 
     def backward(ctx, dy):
-        shape, target, entry_weight, reduction = ctx.options
+        shape, target, valid, entry_weight, reduction = ctx.options
         g = _unreduce(dy, reduction, ctx.count, entry_weight.shape, entry_weight.dtype)
         dx = xp.zeros(shape, dtype=entry_weight.dtype)
-        xp.put_along_axis(dx, target[:, None], (-g * entry_weight)[:, None], axis=1)
+        xp.put_along_axis(dx, target[:, None], -_masked_product(valid, g, entry_weight)[:, None], axis=1)
         return dx
 
 
@@ -236,8 +246,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         raise ValueError(f"{op}: input must have at least 1 dimension (C,) or (N, C, ...), got a 0-d tensor")
     weight = _constant(op, "weight", weight, input._data.dtype)
     input, target, unbatched = _batched(input, target)
-    safe, _, entry_weight = _class_targets(op, input, target, weight, ignore_index)
-    loss = NLLLoss.apply(input, target=safe, entry_weight=entry_weight, reduction=reduction)
+    safe, valid, entry_weight = _class_targets(op, input, target, weight, ignore_index)
+    loss = NLLLoss.apply(input, target=safe, valid=valid, entry_weight=entry_weight, reduction=reduction)
     return loss.reshape(()) if unbatched and reduction == "none" else loss
 
 
@@ -320,8 +330,9 @@ class BCELoss(ElementwiseLoss):
     dx = g (x - t) / max(x (1 - x), 1e-12),  dt = g (log(1 - x) - log x)"""
 
     def pointwise(ctx, x, t):
-        log_x = xp.maximum(xp.log(x), -100)
-        log_1mx = xp.maximum(xp.log1p(-x), -100)
+        with np.errstate(divide="ignore"):  # log 0 = -inf, then clamped like torch
+            log_x = xp.maximum(xp.log(x), -100)
+            log_1mx = xp.maximum(xp.log1p(-x), -100)
         ctx.save(x, t, log_x, log_1mx)
         return -(t * log_x + (1 - t) * log_1mx)
 
@@ -457,8 +468,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     reduction = _reduction(op, reduction, size_average, reduce)
     input, target = _float_input(op, input), to_tensor(target)
     if target.shape != input.shape:
-        raise ValueError(f"{op}: using a target size ({tuple(target.shape)}) that is different to "
-                         f"the input size ({tuple(input.shape)}) is not supported")
+        raise ValueError(f"{op}: using a target size {tuple(target.shape)} that is different to "
+                         f"the input size {tuple(input.shape)} is not supported")
     target = cast(float_operand(target), input._data.dtype)
     x = input._data
     if x.size and ((x < 0) | (x > 1) | xp.isnan(x)).any():
