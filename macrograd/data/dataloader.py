@@ -87,11 +87,12 @@ class DataLoader:
             for index in self.sampler:
                 yield collate(dataset[index])
         elif (
-            self._auto_collation and hasattr(dataset, "get_batch")
+            self._auto_collation and getattr(dataset, "get_batch", None) is not None
             and hasattr(self.batch_sampler, "index_batches")
         ):
+            get_batch = dataset.get_batch
             for indices in self.batch_sampler.index_batches():
-                yield default_convert(dataset.get_batch(indices))
+                yield default_convert(get_batch(indices))
         else:
             for indices in self.batch_sampler:
                 yield collate([dataset[i] for i in indices])

@@ -3,7 +3,8 @@
 A map-style dataset has `__getitem__(i)` and `__len__()`. A dataset whose samples live in whole
 arrays may also define `get_batch(indices)`: it returns the collated batch for an integer array of
 indices as NumPy arrays (one fancy index per array), and the DataLoader then skips the Python loop
-over samples. TensorDataset, Subset and MNIST do; a batch of 64 MNIST images costs one gather.
+over samples. (`get_batch` may be None: the dataset cannot batch right now, e.g. MNIST with a
+transform that has no batched form.) TensorDataset, Subset and MNIST do; a batch of 64 MNIST images costs one gather.
 """
 from __future__ import annotations
 
@@ -86,8 +87,8 @@ class Subset(Dataset):
         return len(self.indices)
 
     def __getattr__(self, name):
-        # Expose get_batch only when the wrapped dataset has one, so that hasattr() tells the truth.
-        if name == "get_batch" and hasattr(self.dataset, "get_batch"):
+        # Offer get_batch only when the wrapped dataset has a usable one (see DataLoader).
+        if name == "get_batch" and getattr(self.dataset, "get_batch", None) is not None:
             return lambda indices: self.dataset.get_batch(self._index_array[indices])
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 

@@ -41,6 +41,8 @@ def _read_cached(path: Path, magic: int) -> np.ndarray:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _parsed:
+        if len(_parsed) >= 8:  # both splits of a few datasets; forget the oldest beyond that
+            del _parsed[next(iter(_parsed))]
         _parsed[key] = read_idx(path, expected_magic=magic)
     return _parsed[key]
 

@@ -74,7 +74,7 @@ class ToTensor(Transform):
 
 def _to_unit_float(x):
     if x.dtype == np.uint8:
-        return np.multiply(x, np.float32(1 / 255), dtype=np.float32)
+        return np.divide(x, np.float32(255), dtype=np.float32)  # x / 255, bit for bit as torch
     return np.ascontiguousarray(x)
 
 
