@@ -430,3 +430,9 @@ def test_float64_parameters_keep_float64_state():
     opt.step()
     assert p.dtype == np.float64 and opt.state[p]["exp_avg"].dtype == np.float64
     assert opt.state_dict()["state"][0]["step"].dtype == np.float32
+
+
+def test_tensor_lr_is_refused_clearly():
+    p = mg.tensor(np.ones(2, np.float32), requires_grad=True)
+    with pytest.raises(TypeError, match="lr as a Tensor is not supported in macrograd; pass a float"):
+        mg.optim.SGD([p], lr=mg.tensor(0.1))

@@ -286,6 +286,9 @@ def _lerp_(start, end, weight: float, scratch):
 
 def _check_nonnegative(options: dict, key: str, label: str) -> None:
     value = options[key]
+    if isinstance(value, Tensor):
+        # PyTorch allows a Tensor lr for CUDA graphs; here a Python number does the same job.
+        raise TypeError(f"{key} as a Tensor is not supported in macrograd; pass a float (got {value!r})")
     if not 0.0 <= value:
         raise ValueError(f"Invalid {label}: {value}")
 
