@@ -15,8 +15,10 @@ def _size(size):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     for n in size:
-        if not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"sizes must be non-negative integers, got {tuple(size)}")
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+            raise TypeError(f"sizes must be integers, got {tuple(size)}")
+        if n < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {n}: {list(size)}")
     return tuple(int(n) for n in size)
 
 
@@ -117,16 +119,25 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _make(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
 
 
+def _random_float_dtype(dtype, op):
+    dtype = _float_dtype(dtype)
+    if dtype.kind != "f":  # a uniform or normal draw rounded to integers is never what is meant
+        raise RuntimeError(f"{op}: random floats need a floating point dtype, got {dtype}")
+    return dtype
+
+
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform on [0, 1)."""
+    dtype = _random_float_dtype(dtype, "rand")
     array = backend.rng_of(generator).random(_size(size), dtype=np.float64)
-    return _make(array.astype(_float_dtype(dtype)), requires_grad)
+    return _make(array.astype(dtype), requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal N(0, 1)."""
+    dtype = _random_float_dtype(dtype, "randn")
     array = backend.rng_of(generator).standard_normal(_size(size))
-    return _make(array.astype(_float_dtype(dtype)), requires_grad)
+    return _make(array.astype(dtype), requires_grad)
 
 
 def randint(low, high=None, size=None, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -324,9 +324,13 @@ class Tensor:
     __hash__ = object.__hash__  # tensors are hashable by identity; == is elementwise
 
     def __repr__(self):
+        array = backend.to_numpy(self._data)
+        # Like PyTorch: whole floats print as "1.", others with 4 fixed decimals ("0.5000").
+        finite = array[np.isfinite(array)] if array.dtype.kind == "f" else array[:0]
+        fixed = bool(finite.size) and not np.all(finite == np.round(finite))
         body = np.array2string(
-            backend.to_numpy(self._data), separator=", ", precision=4, threshold=200, edgeitems=3,
-            prefix="tensor(",
+            array, separator=", ", precision=4, threshold=200, edgeitems=3, prefix="tensor(",
+            floatmode="fixed" if fixed else "maxprec",
         )
         extras = []
         if self._data.dtype not in (backend.get_default_dtype(), backend.int64, backend.bool_):
