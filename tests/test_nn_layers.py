@@ -147,6 +147,19 @@ def test_dropout_statistics():
         mg.nn.Dropout(1.5)
 
 
+def test_channel_dropout():
+    x = randn(2, 3, 4, 5)
+    compare(lambda L: L.nn.Dropout2d(0.0), x)
+    compare(lambda L: L.nn.Dropout2d(0.5), x, modes=("eval",))
+    compare(lambda L: L.nn.Dropout1d(0.0), x[:, :, 0])
+    y = mg.nn.Dropout2d(0.4)(mg.ones(50, 40, 3, 3)).numpy()
+    per_channel = y.reshape(50, 40, 9)
+    assert np.all((per_channel == 0).all(-1) | (per_channel == 1 / 0.6).all(-1))  # whole channels
+    assert abs((per_channel[..., 0] == 0).mean() - 0.4) < 0.05
+    y = mg.nn.Dropout1d(0.5)(mg.ones(40, 30, 6)).numpy()
+    assert np.all((y == 0).all(-1) | (y == 2).all(-1))
+
+
 # -- normalization --------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs", [{}, {"momentum": None}, {"momentum": 0.5, "eps": 1e-3}, {"affine": False},
                                     {"bias": False}, {"track_running_stats": False}])
@@ -169,6 +182,23 @@ def test_batchnorm1d_running_stats_follow_the_formula():
 
 def test_batchnorm2d_matches_torch():
     compare(lambda L: L.nn.BatchNorm2d(3), randn(4, 3, 5, 2) + 0.5, modes=("train", "eval"), steps=2)
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda L: L.nn.GroupNorm(2, 4), (3, 4, 5)),
+    (lambda L: L.nn.GroupNorm(1, 4, affine=False), (3, 4)),
+    (lambda L: L.nn.GroupNorm(4, 4, eps=1e-3), (2, 4, 3, 2)),
+    (lambda L: L.nn.InstanceNorm1d(4), (3, 4, 5)),
+    (lambda L: L.nn.InstanceNorm1d(4, affine=True), (4, 5)),
+    (lambda L: L.nn.InstanceNorm2d(4, affine=True, track_running_stats=True), (3, 4, 5, 2)),
+    (lambda L: L.nn.InstanceNorm2d(4, track_running_stats=True, momentum=0.5), (4, 3, 3)),
+], ids=["gn", "gn_no_affine", "gn_4d", "in1d", "in1d_unbatched", "in2d_running", "in2d_unbatched_running"])
+def test_group_and_instance_norm_match_torch(make, shape):
+    ours, theirs = make(mg), make(torch)
+    with torch.no_grad():
+        for p in theirs.parameters():
+            p.uniform_(0.5, 1.5)
+    compare(lambda L: theirs if L is torch else ours, randn(*shape) * 2 + 1, modes=("train", "eval", "train"), steps=2)
 
 
 @pytest.mark.parametrize("make", [
@@ -326,6 +356,12 @@ def test_shape_errors_name_the_layer():
         mg.nn.Embedding(5, 2)(mg.tensor([0, 7]))
     with pytest.raises(TypeError, match=r"Embedding\(5, 2\): expected integer indices .* got dtype float32"):
         mg.nn.Embedding(5, 2)(mg.zeros(3))
+    with pytest.raises(ValueError, match=re.escape("GroupNorm(2, 4): expected input of shape (N, 4, *), got shape (3, 6)")):
+        mg.nn.GroupNorm(2, 4)(mg.zeros(3, 6))
+    with pytest.raises(ValueError, match=re.escape("num_channels (5) must be divisible by num_groups (2)")):
+        mg.nn.GroupNorm(2, 5)
+    with pytest.raises(ValueError, match=re.escape("InstanceNorm2d(3): expected 3D or 4D input, got shape (2, 3)")):
+        mg.nn.InstanceNorm2d(3)(mg.zeros(2, 3))
     with pytest.raises(AssertionError, match="padding_idx must be within num_embeddings"):
         mg.nn.Embedding(5, 2, padding_idx=5)
 

@@ -1,5 +1,6 @@
-"""Normalization layers: LayerNorm (per sample, over the trailing dims) and BatchNorm
-(per channel, over the batch, with running statistics for evaluation)."""
+"""Normalization layers: LayerNorm (per sample, over the trailing dims), BatchNorm (per
+channel, over the batch, with running statistics for evaluation), InstanceNorm (per channel of
+each sample) and GroupNorm (per group of channels of each sample)."""
 from __future__ import annotations
 
 import numbers
@@ -58,12 +59,9 @@ class LayerNorm(Module):
         )
 
 
-class _BatchNorm(Module):
-    """y = (x - mean) / sqrt(var + eps) * weight + bias per channel (dim 1).
-
-    Training: mean and var of the batch (over every dim but 1); the running estimates are
-    updated as running = (1 - momentum) * running + momentum * batch_stat (unbiased var), or as
-    a cumulative average when momentum is None. Eval: the running estimates are used."""
+class _NormBase(Module):
+    """What BatchNorm and InstanceNorm share: per-channel weight and bias, and (optionally) the
+    running_mean / running_var / num_batches_tracked buffers."""
 
     _expected_dims: tuple = ()
 
@@ -108,6 +106,20 @@ class _BatchNorm(Module):
             if self.bias is not None:
                 init.zeros_(self.bias)
 
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
+        )
+
+
+class _BatchNorm(_NormBase):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias per channel (dim 1).
+
+    Training: mean and var of the batch (over every dim but 1); the running estimates are
+    updated as running = (1 - momentum) * running + momentum * batch_stat (unbiased var), or as
+    a cumulative average when momentum is None. Eval: the running estimates are used."""
+
     def _check_input_dim(self, input) -> None:
         if input.ndim not in self._expected_dims or input.shape[1] != self.num_features:
             dims = " or ".join(f"{d}D" for d in self._expected_dims)
@@ -138,12 +150,6 @@ class _BatchNorm(Module):
             self.eps,
         )
 
-    def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
-        )
-
 
 class BatchNorm1d(_BatchNorm):
     """BatchNorm over (N, C) or (N, C, L) inputs."""
@@ -161,3 +167,101 @@ class BatchNorm3d(_BatchNorm):
     """BatchNorm over (N, C, D, H, W) inputs."""
 
     _expected_dims = (5,)
+
+
+class _InstanceNorm(_NormBase):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias, the statistics of each channel of each
+    sample taken over its spatial dims. By default no affine parameters and no running stats;
+    with track_running_stats, eval mode uses the running averages instead."""
+
+    _no_batch_dims: int = 0
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False,
+                 track_running_stats: bool = False, device=None, dtype=None, *, bias: bool = True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+
+    def forward(self, input):
+        batched = self._no_batch_dims + 1
+        if input.ndim not in (self._no_batch_dims, batched):
+            raise ValueError(
+                f"{type(self).__name__}({self.num_features}): expected {self._no_batch_dims}D or {batched}D input, "
+                f"got shape {tuple(input.shape)}"
+            )
+        channel_dim = input.ndim - self._no_batch_dims
+        if input.shape[channel_dim] != self.num_features and self.affine:
+            raise ValueError(
+                f"{type(self).__name__}({self.num_features}): expected {self.num_features} channels in dim "
+                f"{channel_dim}, got shape {tuple(input.shape)}"
+            )
+        unbatched = input.ndim == self._no_batch_dims
+        if unbatched:
+            input = input.unsqueeze(0)
+        output = F.instance_norm(
+            input, self.running_mean, self.running_var, self.weight, self.bias,
+            self.training or not self.track_running_stats,
+            self.momentum if self.momentum is not None else 0.0, self.eps,
+        )
+        return output.squeeze(0) if unbatched else output
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """InstanceNorm over (N, C, L) or (C, L) inputs."""
+
+    _no_batch_dims = 2
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """InstanceNorm over (N, C, H, W) or (C, H, W) inputs."""
+
+    _no_batch_dims = 3
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """InstanceNorm over (N, C, D, H, W) or (C, D, H, W) inputs."""
+
+    _no_batch_dims = 4
+
+
+class GroupNorm(Module):
+    """Split the C channels into num_groups groups; normalise each group of each sample over its
+    channels and spatial dims, then scale and shift per channel (weight, bias of shape (C,))."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 device=None, dtype=None, *, bias: bool = True):
+        super().__init__()
+        if num_channels % num_groups != 0:
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = Parameter(creation.empty(num_channels, dtype=dtype))
+            if bias:
+                self.bias = Parameter(creation.empty(num_channels, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input):
+        if input.ndim < 2 or input.shape[1] != self.num_channels:
+            raise ValueError(
+                f"GroupNorm({self.num_groups}, {self.num_channels}): expected input of shape "
+                f"(N, {self.num_channels}, *), got shape {tuple(input.shape)}"
+            )
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+            f"bias={self.bias is not None}"
+        )
