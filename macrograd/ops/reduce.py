@@ -313,7 +313,7 @@ class Var(Function):
 
 
 class Std(Function):
-    """y = sqrt(var(x));  dx = dy * (x - mean) / ((n - c) y)"""
+    """y = sqrt(var(x));  dx = dy * (x - mean) / ((n - c) y)  (0 where y = 0)"""
 
     def forward(ctx, x, dims, keepdim, correction):
         ctx.shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
@@ -328,7 +328,9 @@ class Std(Function):
         centred, y = ctx.saved
         dy = dy if ctx.keepdim else dy.reshape(y.shape)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return dy * centred / (y * y.dtype.type(ctx.divisor))
+            scale = dy / (y * y.dtype.type(ctx.divisor))
+        # sqrt has no derivative at 0; PyTorch gives a constant slice gradient 0 there
+        return centred * xp.where(y == 0, xp.zeros((), scale.dtype), scale)
 
 
 def _correction(op, dim, unbiased, correction):
@@ -378,7 +380,8 @@ class LogSumExp(Function):
     def backward(ctx, dy):
         x, y = ctx.saved
         dy = dy if ctx.keepdim else dy.reshape(y.shape)
-        return dy * xp.exp(x - y)
+        with np.errstate(invalid="ignore"):  # an all -inf slice: nan, as in PyTorch
+            return dy * xp.exp(x - y)
 
 
 def logsumexp(input, dim, keepdim=False):
@@ -425,6 +428,8 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         input = input.to(dtype)
     if input._data.dtype.kind not in "fc":
         raise RuntimeError(f"norm(): expected a floating point tensor as input, got {input.dtype}")
+    if p == "fro" and isinstance(dim, (tuple, list)) and len(dim) > 2:
+        raise RuntimeError(f"norm(): p='fro' is a matrix norm over at most 2 dims, got dim={dim}; use p=2")
     if p == "fro" or p is None:
         p = 2
     if isinstance(p, str):
