@@ -268,3 +268,28 @@ def test_take_along_dim_broadcasts():
     check(lambda L, x: x.take_along_dim(idx(L, index), 2), randn(3, 1, 4))
     with pytest.raises(RuntimeError, match="take_along_dim: input and indices should have the same number of dimensions"):
         mg.zeros(2, 3).take_along_dim(mg.tensor([0]), 1)
+
+
+# -- in-place forms -----------------------------------------------------------------------------
+@pytest.mark.parametrize("op", ["masked_fill_", "scatter_", "scatter_add_", "index_add_"])
+def test_inplace_forms(op):
+    mask = np.array([[True, False, True], [False, False, True]])
+    calls = {
+        "masked_fill_": lambda L, h, s: h.masked_fill_(L.tensor(mask), -2.0),
+        "scatter_": lambda L, h, s: h.scatter_(1, idx(L, [[2, 0, 1], [0, 1, 2]]), s),
+        "scatter_add_": lambda L, h, s: h.scatter_add_(0, idx(L, [[1, 1, 0]]), s[:1]),
+        "index_add_": lambda L, h, s: h.index_add_(0, idx(L, [1, 1]), s),
+    }
+
+    def fn(L, x, s):
+        h = x * 1.0  # in-place ops act on a non-leaf
+        out = calls[op](L, h, s)
+        assert out is h
+        return h
+
+    check(fn, randn(2, 3, seed=1), randn(2, 3, seed=2))
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        mg.zeros(2, 3, requires_grad=True).masked_fill_(mg.tensor(mask), 1.0)
+    plain = mg.zeros(2, 3)
+    plain.masked_fill_(mg.tensor(mask), 1.0)
+    assert plain.tolist() == mask.astype(float).tolist()

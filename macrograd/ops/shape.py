@@ -265,9 +265,7 @@ def cat(tensors, dim=0):
             raise RuntimeError(
                 f"cat: Sizes of tensors must match except in dimension {d}; got shapes {_shapes(tensors)}"
             )
-    if len(tensors) == 1:
-        return tensors[0]
-    return Cat.apply(*tensors, dim=d)
+    return Cat.apply(*tensors, dim=d)  # a new tensor even for one input, as in PyTorch
 
 
 concat = concatenate = cat

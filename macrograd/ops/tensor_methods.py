@@ -112,6 +112,8 @@ def install():
     inplace = {
         "add_": elementwise.add, "sub_": elementwise.sub, "mul_": elementwise.mul,
         "div_": elementwise.div, "pow_": elementwise.pow, "clamp_": elementwise.clamp,
+        "masked_fill_": indexing.masked_fill, "scatter_": indexing.scatter,
+        "scatter_add_": indexing.scatter_add, "index_add_": indexing.index_add,
     }
     for name, function in inplace.items():
         setattr(Tensor, name, _inplace(function, name))
