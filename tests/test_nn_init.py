@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import macrograd as mg
-import macrograd.nn  # noqa: F401  (makes mg.nn available)
 
 init = mg.nn.init
 

@@ -12,7 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import macrograd as mg
-import macrograd.nn  # noqa: F401  (makes mg.nn available)
 
 
 def randn(*shape, seed=0):

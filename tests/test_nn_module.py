@@ -13,7 +13,6 @@ import pytest
 import torch
 
 import macrograd as mg
-import macrograd.nn  # noqa: F401  (makes mg.nn available)
 
 LIBS = [mg, torch]
 
@@ -267,8 +266,9 @@ def test_zero_grad_and_requires_grad_():
     m = mg.nn.Linear(3, 2)
     m(mg.randn(4, 3)).sum().backward()
     assert m.weight.grad is not None
+    grad = m.weight.grad
     m.zero_grad(set_to_none=False)
-    assert np.all(m.weight.grad.numpy() == 0) and m.weight.grad.shape == (2, 3)
+    assert m.weight.grad is grad and np.all(grad.numpy() == 0) and grad.shape == (2, 3)
     m.zero_grad()
     assert m.weight.grad is None and m.bias.grad is None
     assert m.requires_grad_(False) is m and not any(p.requires_grad for p in m.parameters())
@@ -287,6 +287,17 @@ def test_to_dtype_keeps_objects_and_integer_buffers():
     assert out.dtype == mg.float32
     with pytest.raises(TypeError, match="floating point"):
         m.to(mg.int64)
+
+
+def test_pickle_roundtrip_keeps_state_and_structure():
+    m = nested(mg)
+    m.eval()
+    c = pickle.loads(pickle.dumps(m))
+    assert repr(c) == repr(m) and not c.training and isinstance(c[0].weight, mg.nn.Parameter)
+    for (name, a), (_, b) in zip(m.state_dict().items(), c.state_dict().items()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+    x = mg.randn(3, 4)
+    np.testing.assert_array_equal(c[:3](x).detach().numpy(), m[:3](x).detach().numpy())
 
 
 def test_deepcopy_is_independent():

@@ -482,8 +482,9 @@ class Module:
                 continue
             if set_to_none:
                 param.grad = None
-            else:
-                param.grad = param.grad.detach()
+            else:  # zero in place, keeping the same grad tensor
+                if param.grad.grad_fn is not None:
+                    param.grad.detach_()
                 param.grad.zero_()
 
     def apply(self, fn) -> "Module":
