@@ -26,9 +26,11 @@ class MatMul(Function):
         shape_a, shape_b = ctx.shapes
         # A 1-D a is a row matrix (1, k), a 1-D b a column matrix (k, 1); matmul dropped that
         # axis from the output, so put it back into dy. Then every case is (batched) matrices.
-        if len(shape_a) == 1:
+        if len(shape_a) == 1 and len(shape_b) == 1:  # a dot product: dy is 0-d
+            dy = dy.reshape(1, 1)
+        elif len(shape_a) == 1:
             dy = xp.expand_dims(dy, -2)
-        if len(shape_b) == 1:
+        elif len(shape_b) == 1:
             dy = xp.expand_dims(dy, -1)
         da = db = None
         if ctx.needs_input_grad[0]:
@@ -193,6 +195,13 @@ def parse_einsum(equation: str, shapes):
         output = reserved + "".join(sorted(c for c, n in counts.items() if n == 1))
     sizes = {}
     for k, (term, shape) in enumerate(zip(explicit, shapes)):
+        for char in set(term):
+            lengths = {shape[i] for i, c in enumerate(term) if c == char}
+            if len(lengths) > 1:
+                raise RuntimeError(
+                    f"einsum(): subscript {char} is repeated for operand {k} but the sizes "
+                    f"{sorted(lengths)} don't match (shape {tuple(shape)})"
+                )
         for char, n in zip(term, shape):
             seen = sizes.get(char)
             if seen is None or seen == 1:
@@ -201,13 +210,6 @@ def parse_einsum(equation: str, shapes):
                 raise RuntimeError(
                     f"einsum(): subscript {char} has size {n} for operand {k} (shape {tuple(shape)}) "
                     f"which does not broadcast with previously seen size {seen}"
-                )
-        for char in set(term):
-            lengths = {shape[i] for i, c in enumerate(term) if c == char}
-            if len(lengths) > 1:
-                raise RuntimeError(
-                    f"einsum(): subscript {char} is repeated for operand {k} but the sizes "
-                    f"{sorted(lengths)} don't match (shape {tuple(shape)})"
                 )
     return explicit, output, sizes
 
