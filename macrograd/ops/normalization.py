@@ -16,18 +16,42 @@ from ..tensor import Tensor
 from .dtypes import cast, to_tensor
 
 
+def _sum(axes, *arrays, keepdims=False):
+    """sum over `axes` of the product of the arrays (one pass, no temporary for the product):
+    einsum is 2-3x faster here than (a * b).sum(axis) and faster than sum for plain sums."""
+    ndim = arrays[0].ndim
+    letters = "abcdefghijklmnopqrstuvwxyz"[:ndim]
+    kept = "".join(letter for i, letter in enumerate(letters) if i not in axes)
+    total = xp.einsum(",".join([letters] * len(arrays)) + "->" + kept, *arrays)
+    if keepdims:
+        total = total.reshape([1 if i in axes else n for i, n in enumerate(arrays[0].shape)])
+    return total
+
+
+def _count(shape, axes):
+    n = 1
+    for axis in axes:
+        n *= shape[axis]
+    return n
+
+
 def _normalize_backward(dxhat, xhat, rstd, axes):
     """dL/dx of x_hat = (x - mean(x)) rstd over `axes`, given dL/dx_hat."""
-    mean_dxhat = dxhat.mean(axis=axes, keepdims=True)
-    mean_dxhat_xhat = (dxhat * xhat).mean(axis=axes, keepdims=True)
-    return rstd * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat)
+    n = _count(xhat.shape, axes)
+    mean_dxhat = _sum(axes, dxhat, keepdims=True) / n
+    mean_dxhat_xhat = _sum(axes, dxhat, xhat, keepdims=True) / n
+    dx = dxhat - mean_dxhat
+    dx -= xhat * mean_dxhat_xhat
+    dx *= rstd
+    return dx
 
 
 def _standardize(x, axes, eps):
     """x_hat and 1/sqrt(var + eps) over `axes` (biased variance), plus mean and var."""
-    mean = x.mean(axis=axes, keepdims=True)
+    n = _count(x.shape, axes)
+    mean = _sum(axes, x, keepdims=True) / n
     centered = x - mean
-    var = (centered * centered).mean(axis=axes, keepdims=True)
+    var = _sum(axes, centered, centered, keepdims=True) / n
     rstd = 1.0 / xp.sqrt(var + eps)
     centered *= rstd  # in place: x_hat reuses the centered array
     return centered, rstd.astype(x.dtype, copy=False), mean, var
@@ -48,10 +72,10 @@ def _affine_backward(ctx, dy, xhat, weight, param_axes, param_shape):
     index = 0
     if ctx.has_weight:
         if needs[index]:
-            dw = (dy * xhat).sum(axis=param_axes).reshape(param_shape)
+            dw = _sum(param_axes, dy, xhat).reshape(param_shape)
         index += 1
     if ctx.has_bias and needs[index]:
-        db = dy.sum(axis=param_axes).reshape(param_shape)
+        db = _sum(param_axes, dy).reshape(param_shape)
     dxhat = dy * weight if weight is not None else dy
     return dxhat, dw, db
 
