@@ -19,12 +19,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import safetensors.numpy
 
 from .. import backend
 from ..tensor import Tensor
 from .atomic import atomic_write
-from .serialization import FORMAT_METADATA, read_safetensors, tensor_to_array
+from .serialization import FORMAT_METADATA, read_safetensors, safetensors_numpy, tensor_to_array
 
 METADATA_KEY = "macrograd.checkpoint"
 FORMAT_VERSION = 1
@@ -90,7 +89,7 @@ def save_checkpoint(path, model=None, optimizer=None, scheduler=None, epoch=None
     }
     header = dict(FORMAT_METADATA)
     header[METADATA_KEY] = json.dumps(state)
-    atomic_write(path, lambda tmp: safetensors.numpy.save_file(tensors, tmp, metadata=header))
+    atomic_write(path, lambda tmp: safetensors_numpy().save_file(tensors, tmp, metadata=header))
 
 
 def load_checkpoint(path, model=None, optimizer=None, scheduler=None, strict=True, restore_rng=True):

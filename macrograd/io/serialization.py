@@ -14,12 +14,23 @@ import os
 from collections.abc import Mapping
 
 import numpy as np
-import safetensors
-import safetensors.numpy
 
 from .. import backend
 from ..tensor import Tensor
 from .atomic import atomic_write
+
+def safetensors_numpy():
+    """The safetensors NumPy API, imported on first use: safetensors is an optional dependency
+    (macrograd[train]), so `import macrograd` works without it."""
+    try:
+        import safetensors.numpy
+    except ImportError:
+        raise ImportError(
+            "macrograd.io needs the safetensors package: pip install safetensors "
+            "(it comes with pip install 'macrograd[train]')"
+        ) from None
+    return safetensors.numpy
+
 
 # torch's safetensors loaders (e.g. transformers) check this tag; it changes nothing else.
 FORMAT_METADATA = {"format": "pt"}
@@ -62,7 +73,7 @@ def save(obj, f, metadata=None) -> None:
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError(f"mg.save: metadata must map str to str, got {key!r}: {type(value).__name__}")
         header[key] = value
-    atomic_write(f, lambda tmp: safetensors.numpy.save_file(arrays, tmp, metadata=header))
+    atomic_write(f, lambda tmp: safetensors_numpy().save_file(arrays, tmp, metadata=header))
 
 
 def read_safetensors(f, op: str):
@@ -70,8 +81,9 @@ def read_safetensors(f, op: str):
     path = os.fspath(f)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{op}: no such file: {path}")
+    safe_open = safetensors_numpy().safe_open
     try:
-        with safetensors.safe_open(path, framework="numpy") as handle:
+        with safe_open(path, framework="numpy") as handle:
             metadata = handle.metadata() or {}
             arrays = {key: handle.get_tensor(key) for key in handle.keys()}
     except Exception as error:  # SafetensorError and friends: a damaged header or data section
