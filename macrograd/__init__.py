@@ -20,7 +20,8 @@ from . import autograd
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from . import ops
 from .ops import *  # noqa: F401,F403  (mg.exp, mg.cat, mg.matmul, ...)
-from . import nn, optim, data
+from . import nn, optim, data, io
+from .io import load, save
 
 half = float16
 float = float32
