@@ -425,3 +425,32 @@ def test_custom_function_needs_input_grad():
     assert out.grad_fn.needs_input_grad == (True, False)
     out.sum().backward()
     assert a.grad.tolist() == [3.0] and b.grad is None
+
+
+def test_fan_out_accumulation_does_not_alias_gradients():
+    # h feeds an Add whose backward hands the same array to both parents; the summed gradients
+    # of a and b must stay independent when the engine adds into its own buffers in place.
+    def run(L):
+        a = L.tensor([1.0, 2.0], requires_grad=True)
+        b = L.tensor([3.0, -1.0], requires_grad=True)
+        h = a + b
+        y = (h + h * 2 + a * 5 + b.exp() + h.tanh()).sum()
+        y.backward()
+        return a.grad, b.grad
+
+    assert_same(both(run))
+
+
+def test_unbind_pieces_accumulate_into_one_gradient():
+    a = randn(5, 3, seed=3)
+
+    def run(L):
+        x = L.tensor(a, requires_grad=True)
+        pieces = x.unbind(0)
+        total = pieces[0] * 0
+        for i, p in enumerate(pieces):
+            total = total + p * (i + 1) + pieces[0]
+        total.sum().backward()
+        return x.grad
+
+    assert_same(both(run))

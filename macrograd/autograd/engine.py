@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import xp
 from . import function
 
 
@@ -52,6 +53,19 @@ def _shape_error(node, grad, shape):
     )
 
 
+def _accumulate(sums, owned, key, grad):
+    """sums[key] += grad. The first sum allocates a fresh array; later ones add into it in
+    place, so a tensor used n times (e.g. unbind's n pieces) costs one allocation, not n."""
+    previous = sums.get(key)
+    if previous is None:
+        sums[key] = grad  # not ours: it may be an array backward also handed elsewhere
+    elif key in owned and previous.dtype == grad.dtype:
+        xp.add(previous, grad, out=previous)
+    else:
+        sums[key] = xp.asarray(previous + grad)
+        owned.add(key)
+
+
 def run_backward(root, grad, retain_graph=False):
     """Backpropagate `grad` (an array shaped like root) through the graph that made `root`."""
     if root.grad_fn is None:  # a leaf: its gradient is the seed itself
@@ -61,6 +75,7 @@ def run_backward(root, grad, retain_graph=False):
     # A leaf used several times gets its partial gradients summed here first, so that its
     # hooks run once on the total (as in PyTorch) and .grad is written once.
     leaf_grads = {}
+    owned = set()  # keys whose summed gradient is an array this walk allocated
     for node in topological_order(root.grad_fn):
         grad = pending.pop(node, None)
         if grad is None:  # no gradient reached this node (e.g. it fed only integer outputs)
@@ -93,12 +108,10 @@ def run_backward(root, grad, retain_graph=False):
                 # A wrong shape would broadcast silently in the sum below: fail loudly instead.
                 if input_grad.shape != parent.output_shape:
                     raise _shape_error(node, input_grad, parent.output_shape)
-                previous = pending.get(parent)
-                pending[parent] = input_grad if previous is None else previous + input_grad
+                _accumulate(pending, owned, parent, input_grad)
             elif leaf is not None:
                 if input_grad.shape != leaf.shape:
                     raise _shape_error(node, input_grad, leaf.shape)
-                previous = leaf_grads.get(leaf)
-                leaf_grads[leaf] = input_grad if previous is None else previous + input_grad
+                _accumulate(leaf_grads, owned, leaf, input_grad)
     for leaf, grad in leaf_grads.items():
         accumulate_leaf_grad(leaf, grad)
