@@ -7,6 +7,8 @@ them all to Tensor as operators and methods.
 
 The public functions of each file (`exp`, `cat`, `cross_entropy`, ...) are gathered here, so
 `macrograd.ops.exp` and `macrograd.exp` work; the Function classes stay in their files.
+The losses, norms, dropout and embedding are reached through `mg.nn.functional` only, because
+PyTorch's top-level functions of those names take different arguments.
 """
 import inspect as _inspect
 
@@ -28,10 +30,13 @@ def _public_functions(module):
     }
 
 
+NN_FUNCTIONAL_ONLY = (loss, normalization, dropout, embedding)
+
 __all__ = []
 for _module in MODULES:
     _functions = _public_functions(_module)
     globals().update(_functions)
-    __all__ += sorted(_functions)
+    if _module not in NN_FUNCTIONAL_ONLY:
+        __all__ += sorted(_functions)
 
 tensor_methods.install()
