@@ -244,3 +244,26 @@ def test_repeat_random(shape, data):
     extra = data.draw(st.integers(0, 2))
     sizes = data.draw(st.lists(st.integers(1, 3), min_size=len(shape) + extra, max_size=len(shape) + extra))
     check(lambda L, x: x.repeat(*sizes), randn(*shape))
+
+
+@pytest.mark.parametrize("op", [
+    lambda L, x: L.flip(x, (0,)), lambda L, x: L.roll(x, 1, 0), lambda L, x: x.repeat(1, 1),
+    lambda L, x: L.tril(x), lambda L, x: L.cat([x], 0), lambda L, x: L.stack([x]),
+    lambda L, x: x.T.contiguous(),
+], ids=range(7))
+def test_copying_ops_do_not_share_memory_like_torch(op):
+    for L in (mg, torch):
+        x = L.ones(2, 2)
+        y = op(L, x)
+        y.add_(1)
+        assert x.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+
+
+def test_views_share_memory_like_torch():
+    for L in (mg, torch):
+        x = L.zeros(2, 3)
+        x.narrow(1, 1, 1).add_(1)
+        x.split(1)[0].mul_(0)
+        x.unbind(1)[2].add_(5)
+        x.select(0, 1).add_(1)
+        assert x.tolist() == [[0.0, 0.0, 5.0], [1.0, 2.0, 6.0]]

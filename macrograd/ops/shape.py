@@ -389,7 +389,8 @@ class Flip(Function):
 
     def forward(ctx, x, dims):
         ctx.dims = dims
-        return xp.flip(x, axis=dims)
+        # A copy, as in PyTorch: np.flip's view would let y.add_(1) change x as well.
+        return xp.ascontiguousarray(xp.flip(x, axis=dims))
 
     def backward(ctx, dy):
         return xp.flip(dy, axis=ctx.dims)
