@@ -4,6 +4,7 @@ a few choices (init, activation, normalization, dropout), optimizers and schedul
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,10 +36,16 @@ class ImageData:
 
 
 def _raw_split(dataset_class, train: bool):
+    """(images uint8 N x 28 x 28, labels int64, a line on where they came from)."""
     dataset = dataset_class(train=train)
     images = np.asarray(getattr(dataset.data, "_data", dataset.data))
     labels = np.asarray(getattr(dataset.targets, "_data", dataset.targets)).astype(np.int64)
-    return images, labels, getattr(dataset, "source", None), dataset
+    if getattr(dataset, "is_sample", False):
+        source = (f"the small {dataset_class.__name__} sample shipped with macrograd (the full set was not "
+                  f"found; set MACROGRAD_DATA to a folder holding it)")
+    else:
+        source = f"full {dataset_class.__name__}"
+    return images, labels, source
 
 
 def load_images(name: str, train_subset: int = 0, val_size: int = 5000, test_subset: int = 0,
@@ -51,9 +58,12 @@ def load_images(name: str, train_subset: int = 0, val_size: int = 5000, test_sub
     from .. import data
 
     dataset_class = {"mnist": data.MNIST, "fashion-mnist": data.FashionMNIST}[name]
-    x, y, source, dataset = _raw_split(dataset_class, train=True)
-    x_test, y_test, _, _ = _raw_split(dataset_class, train=False)
-    source = source or getattr(dataset, "root", None) or name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", data.SampleDataWarning)  # said once, below, in plain words
+        x, y, source = _raw_split(dataset_class, train=True)
+        x_test, y_test, _ = _raw_split(dataset_class, train=False)
+    if "sample" in source:
+        print(f"NOTE: using {source}")
     order = np.random.default_rng(seed).permutation(len(x))
     val_size = min(val_size, len(x) // 5) if val_size else 0
     val_idx, train_idx = order[:val_size], order[val_size:]

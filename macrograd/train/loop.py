@@ -23,7 +23,6 @@ import time
 
 import numpy as np
 
-from .. import backend
 from ..autograd import no_grad
 from .callbacks import LRScheduler
 from .metrics import RunningMean, as_numpy
@@ -112,13 +111,13 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def training_state(self) -> dict:
-        """Everything besides model/optimizer/scheduler tensors that a resumed run needs."""
+        """What a resumed run needs besides the model, optimizer, scheduler and global RNG
+        (which the checkpoint stores itself; see checkpoint.py)."""
         return {
             "epoch": self.epoch_done,
             "step": self.step,
             "history": self.history,
-            "callbacks": [c.state_dict() for c in self.callbacks],
-            "rng": backend.get_rng_state(),
+            "callbacks": self._callback_states(),
             "loader_rng": _loader_generator_state(self.train_loader),
         }
 
@@ -126,15 +125,27 @@ class Trainer:
         self.epoch = self.epoch_done = state["epoch"]
         self.step = state["step"]
         self.history = list(state["history"])
-        if len(state["callbacks"]) != len(self.callbacks):
-            raise ValueError(f"resume: the checkpoint has {len(state['callbacks'])} callback states but "
-                             f"this fit has {len(self.callbacks)} callbacks; resume with the same callbacks")
-        for callback, callback_state in zip(self.callbacks, state["callbacks"]):
-            callback.load_state_dict(callback_state)
-        backend.set_rng_state(state["rng"])
+        for key, callback in self._callbacks_by_key().items():
+            if callback.state_dict():  # a callback with state must find it in the checkpoint
+                if key not in state["callbacks"]:
+                    raise ValueError(f"resume: the checkpoint holds no state for callback {key}; it has "
+                                     f"{sorted(state['callbacks'])}. Resume with the same callbacks")
+                callback.load_state_dict(state["callbacks"][key])
         _set_loader_generator_state(self.train_loader, state["loader_rng"])
         self.stop_training = any(getattr(c, "stopped_epoch", None) for c in self.callbacks)
         self.resumed = True
+
+    def _callbacks_by_key(self) -> dict:
+        """Callbacks named by class and position among their class: "EarlyStopping0", "Checkpoint0"."""
+        keys, counts = {}, {}
+        for callback in self.callbacks:
+            name = type(callback).__name__
+            keys[f"{name}{counts.get(name, 0)}"] = callback
+            counts[name] = counts.get(name, 0) + 1
+        return keys
+
+    def _callback_states(self) -> dict:
+        return {key: c.state_dict() for key, c in self._callbacks_by_key().items() if c.state_dict()}
 
     def save_checkpoint(self, path) -> None:
         from .checkpoint import save_training_checkpoint
