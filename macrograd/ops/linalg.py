@@ -214,10 +214,50 @@ def parse_einsum(equation: str, shapes):
     return explicit, output, sizes
 
 
+def _pair(ta, a, tb, b, out):
+    """einsum('ta,tb->out', a, b) as one batched matmul (BLAS), for terms without repeats.
+
+    Letters split four ways: batch (in a, b and out), left (a and out), right (b and out),
+    contracted (a and b, not out); letters in only one operand and not out are summed first."""
+    only_a = [i for i, c in enumerate(ta) if c not in tb and c not in out]
+    only_b = [i for i, c in enumerate(tb) if c not in ta and c not in out]
+    if only_a:
+        a, ta = a.sum(axis=tuple(only_a)), "".join(c for i, c in enumerate(ta) if i not in only_a)
+    if only_b:
+        b, tb = b.sum(axis=tuple(only_b)), "".join(c for i, c in enumerate(tb) if i not in only_b)
+    size = {**dict(zip(ta, a.shape)), **dict(zip(tb, b.shape))}
+    batch = [c for c in ta if c in tb and c in out]
+    left = [c for c in ta if c not in tb]
+    right = [c for c in tb if c not in ta]
+    summed = [c for c in ta if c in tb and c not in out]
+
+    def count(letters):
+        n = 1
+        for c in letters:
+            n *= size[c]
+        return n
+
+    a = a.transpose([ta.index(c) for c in batch + left + summed]).reshape(count(batch), count(left), count(summed))
+    b = b.transpose([tb.index(c) for c in batch + summed + right]).reshape(count(batch), count(summed), count(right))
+    y = xp.matmul(a, b).reshape([size[c] for c in batch + left + right])
+    order = batch + left + right
+    return y.transpose([order.index(c) for c in out])
+
+
 def _contract(equation, *arrays):
-    # optimize lets NumPy route pairwise contractions through BLAS (tensordot) instead of
-    # its generic loop; with one operand there is nothing to plan.
-    return xp.einsum(equation, *arrays, optimize=len(arrays) > 1)
+    """einsum on arrays, the operands taken pairwise through `_pair` (batched BLAS matmuls):
+    NumPy's own einsum has no BLAS for batched contractions (optimize=True there can be 10x
+    slower). Terms with a repeated letter (diagonals) go to NumPy's einsum as they are."""
+    inputs, output = equation.split("->")
+    terms = inputs.split(",")
+    if len(arrays) == 1 or any(len(set(t)) != len(t) for t in terms):
+        return xp.einsum(equation, *arrays)
+    term, y = terms[0], arrays[0]
+    for k in range(1, len(arrays)):
+        needed = set(output).union(*terms[k + 1:])  # letters later operands or the output use
+        keep = "".join(c for c in dict.fromkeys(term + terms[k]) if c in needed)
+        y, term = _pair(term, y, terms[k], arrays[k], keep), keep
+    return y.transpose([term.index(c) for c in output])
 
 
 def _unique(term):
