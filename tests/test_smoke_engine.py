@@ -9,3 +9,12 @@ def test_mlp_expression_matches_torch():
 
 def test_broadcast_mul_div():
     check(lambda L, a, b: a * b / (b * b + 1), randn(2, 1, 3, seed=1), randn(4, 1, seed=2))
+
+
+def test_broadcast_error_names_the_op_and_shapes():
+    import pytest
+
+    import macrograd as mg
+
+    with pytest.raises(RuntimeError, match=r"Mul: .*input shapes \(2, 3\), \(4,\)"):
+        mg.ones(2, 3) * mg.ones(4)

@@ -74,7 +74,11 @@ class Function:
         record = grad_mode._enabled and any(needs)
         if not record:
             ctx.needs_input_grad = (False,) * len(inputs)
-        output = Tensor(ctx.forward(*[t._data for t in inputs], **options))
+        try:
+            output = Tensor(ctx.forward(*[t._data for t in inputs], **options))
+        except ValueError as error:  # NumPy's own message names neither the op nor the shapes
+            shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
+            raise RuntimeError(f"{cls.__name__}: {error} (input shapes {shapes})") from None
         if record:
             # A leaf that needs a gradient is remembered itself (its .grad is filled);
             # any other input is represented by the node that made it.
