@@ -17,6 +17,11 @@ def _as_tuple(value):
     return value if isinstance(value, (tuple, list)) else (value,)
 
 
+def _position(flat_index, shape) -> str:
+    """A flat index as a readable position: 7 in shape (2, 4) -> [1, 3]."""
+    return "[" + ", ".join(str(int(i)) for i in np.unravel_index(flat_index, shape)) + "]"
+
+
 def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     """Check `fn(*inputs)` (Tensors in, a Tensor or a tuple of Tensors out) against finite
     differences for every input that requires grad. Returns True, or raises GradcheckError
@@ -73,8 +78,8 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
                 k, j = np.unravel_index(np.argmax(error), error.shape)
                 score = error[k, j]
                 message = (
-                    f"gradcheck failed: d output {out_index}[{np.unravel_index(k, out.shape)}] / "
-                    f"d input {i}[{np.unravel_index(j, x.shape)}]: backward gives "
+                    f"gradcheck failed: d output {out_index}{_position(k, out.shape)} / "
+                    f"d input {i}{_position(j, x.shape)}: backward gives "
                     f"{analytic[k, j]:.6g}, finite differences give {numeric[k, j]:.6g} "
                     f"(|difference| {abs(analytic[k, j] - numeric[k, j]):.3g} > "
                     f"atol {atol} + rtol {rtol} * |numeric|)"
