@@ -13,13 +13,13 @@ PyTorch's top-level functions of those names take different arguments.
 import inspect as _inspect
 
 from . import (
-    activation, compare, dropout, elementwise, embedding, indexing, linalg, loss, normalization,
-    reduce, shape, softmax,
+    activation, attention, compare, dropout, elementwise, embedding, indexing, linalg, loss, normalization,
+    recurrent, reduce, shape, softmax,
 )
 from . import tensor_methods
 
 MODULES = (elementwise, activation, compare, reduce, shape, indexing, linalg, softmax, loss,
-           normalization, dropout, embedding)
+           normalization, dropout, embedding, recurrent, attention)
 
 
 def _public_functions(module):
