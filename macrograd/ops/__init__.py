@@ -16,10 +16,11 @@ from . import (
     activation, attention, compare, dropout, elementwise, embedding, indexing, linalg, loss, normalization,
     recurrent, reduce, shape, softmax,
 )
+from . import conv, pool, upsample
 from . import tensor_methods
 
 MODULES = (elementwise, activation, compare, reduce, shape, indexing, linalg, softmax, loss,
-           normalization, dropout, embedding, recurrent, attention)
+           normalization, dropout, embedding, recurrent, attention, conv, pool, upsample)
 
 
 def _public_functions(module):
