@@ -3,6 +3,8 @@ a few choices (init, activation, normalization, dropout), optimizers and schedul
 `train_classifier`, which runs `fit` with the usual callbacks and writes the run folder."""
 from __future__ import annotations
 
+import functools
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -48,6 +50,27 @@ def _raw_split(dataset_class, train: bool):
     return images, labels, source
 
 
+def read_images(name: str):
+    """(train images, train labels, test images, test labels, source) of "mnist" or "fashion-mnist",
+    read once per process and data location (the runs of fashion-study share them)."""
+    where = tuple(os.environ.get(k) for k in ("MACROGRAD_DATA", "HOME", "XDG_CACHE_HOME"))
+    return _read_images(name, where)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_images(name: str, where: tuple):
+    from .. import data
+
+    dataset_class = {"mnist": data.MNIST, "fashion-mnist": data.FashionMNIST}[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", data.SampleDataWarning)  # said in plain words by load_images
+        x, y, source = _raw_split(dataset_class, train=True)
+        x_test, y_test, _ = _raw_split(dataset_class, train=False)
+    for array in (x, y, x_test, y_test):
+        array.flags.writeable = False  # shared between callers: nobody may change it
+    return x, y, x_test, y_test, source
+
+
 def load_images(name: str, train_subset: int = 0, val_size: int = 5000, test_subset: int = 0,
                 seed: int = 0) -> ImageData:
     """MNIST or Fashion-MNIST ("mnist", "fashion-mnist") as flat standardised arrays.
@@ -55,13 +78,7 @@ def load_images(name: str, train_subset: int = 0, val_size: int = 5000, test_sub
     The validation set is `val_size` images held out of the training set (a fixed random split
     drawn from `seed`), so the test set is touched only once, at the end. `train_subset` > 0
     keeps that many training images (after the split); `test_subset` > 0 the first that many."""
-    from .. import data
-
-    dataset_class = {"mnist": data.MNIST, "fashion-mnist": data.FashionMNIST}[name]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", data.SampleDataWarning)  # said once, below, in plain words
-        x, y, source = _raw_split(dataset_class, train=True)
-        x_test, y_test, _ = _raw_split(dataset_class, train=False)
+    x, y, x_test, y_test, source = read_images(name)
     if "sample" in source:
         print(f"NOTE: using {source}")
     order = np.random.default_rng(seed).permutation(len(x))

@@ -40,24 +40,27 @@ LEARNING_RATES = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 1e-
 @dataclass
 class Config:
     studies: tuple[str, ...] = STUDIES
-    hidden: tuple[int, ...] = (256, 256, 256)  # deep enough for initialisation to matter
+    hidden: tuple[int, ...] = (128, 128, 128)  # deep enough for initialisation to matter
     train_subset: int = 10000
     val_size: int = 5000
     epochs: int = 10
-    dropout_epochs: int = 25  # the dropout study needs longer to show overfitting
+    dropout_epochs: int = 20  # the dropout study needs longer to show overfitting
     batch_size: int = 128
     max_variants: int = 0  # > 0 keeps only the first variants of each study (for --smoke)
     # the final run: the best combination on the whole training set
     final_hidden: tuple[int, ...] = (512, 256)
-    final_epochs: int = 15
+    final_train_subset: int = 0  # 0 = all training images (minus the validation set)
+    final_epochs: int = 12
     final_dropout: float = 0.2
     final_lr: float = 1e-3
     test_subset: int = 0
+    log_every: int = 10
     seed: int = 0
 
 
 SMOKE = {"hidden": (16,), "train_subset": 256, "val_size": 128, "epochs": 1, "dropout_epochs": 1, "max_variants": 2,
-         "final_hidden": (16,), "final_epochs": 1, "test_subset": 256}
+         "final_hidden": (16,), "final_epochs": 1, "final_train_subset": 256, "test_subset": 256,
+         "log_every": 1}
 
 
 @dataclass
@@ -90,7 +93,7 @@ def variants(study: str) -> list[Variant]:
 
 
 def run(config: Config, out, resume: bool = False) -> dict:
-    from ..train import read_jsonl
+    from ..train import MetricsLog, read_jsonl
     from ..viz import plot_overlaid_curves
 
     for study in config.studies:
@@ -99,6 +102,9 @@ def run(config: Config, out, resume: bool = False) -> dict:
     run_folder.write_json("config.json", config)
     images = load_images("fashion-mnist", config.train_subset, config.val_size, config.test_subset, config.seed)
     print(images.describe())
+    # rows.jsonl keeps each finished variant's row, so --resume skips what is already done
+    done = {(r["study"], r["variant"]): r for r in read_jsonl(run_folder.file("rows.jsonl"))} if resume else {}
+    row_log = MetricsLog(run_folder.file("rows.jsonl")).open(truncate_after_epoch=0 if resume else None)
     rows, start = [], time.perf_counter()
     for study in config.studies:
         chosen = variants(study)[: config.max_variants or None]
@@ -106,18 +112,23 @@ def run(config: Config, out, resume: bool = False) -> dict:
         curves = {}
         for variant in chosen:
             tag = f"{study}-{_slug(variant.label)}"
-            print(f"[{study}] {variant.label}")
-            record = train_variant(variant, images, config, epochs, run_folder, tag, resume)
+            if (study, variant.label) in done:
+                row = done[(study, variant.label)]
+            else:
+                print(f"[{study}] {variant.label}")
+                row = {"study": study, **train_variant(variant, images, config, epochs, run_folder, tag, resume)}
+                row_log.log(row)
             curves[variant.label] = read_jsonl(run_folder.file(f"metrics-{tag}.jsonl"))
-            rows.append({"study": study, **record})
+            rows.append(row)
         plot_overlaid_curves(curves, run_folder.file(f"study_{study}.png"), keys=("train_loss", "val_loss", "val_acc"),
                              title=f"fashion-study: {study} ({len(images.x_train)} training images, {epochs} epochs)")
+    row_log.close()
     study_seconds = time.perf_counter() - start
     final = train_final(config, run_folder, resume)
     table = results_table(rows, final, config, len(images.x_train))
     run_folder.write_text("results.md", table)
     print(table)
-    summary = {"test_acc": final["test_acc"], "final": final, "study_seconds": round(study_seconds, 1),
+    summary = {"test_acc": final["test_acc"], "test_loss": final["test_loss"], "final": final, "study_seconds": round(study_seconds, 1),
                "rows": rows, "data": images.source}
     run_folder.write_json("summary.json", summary)
     return {"test_acc": final["test_acc"], "study_seconds": summary["study_seconds"],
@@ -137,7 +148,7 @@ def train_variant(variant: Variant, images, config: Config, epochs: int, run_fol
     history, seconds = train_classifier(model, optimizer, scheduler, interval, train_loader, val_loader, epochs=epochs,
                                         run=run_folder, resume=resume and checkpoint.exists(), progress=False,
                                         metrics_name=f"metrics-{tag}.jsonl", checkpoint_name=checkpoint.name,
-                                        best_name=f"best-{tag}.safetensors")
+                                        best_name=f"best-{tag}.safetensors", log_every=config.log_every)
     checkpoint.unlink(missing_ok=True)  # the per-variant files are only for resuming; keep the folder small
     run_folder.file(f"best-{tag}.safetensors").unlink(missing_ok=True)
     last = history[-1]
@@ -154,14 +165,15 @@ def train_final(config: Config, run_folder, resume: bool) -> dict:
     from .mnist_mlp import finish
 
     backend.manual_seed(config.seed)
-    images = load_images("fashion-mnist", 0, config.val_size, config.test_subset, config.seed)
+    images = load_images("fashion-mnist", config.final_train_subset, config.val_size, config.test_subset, config.seed)
     train_loader, val_loader, test_loader = loaders(images, config.batch_size, config.seed)
     model = make_mlp((images.x_train.shape[1], *config.final_hidden, 10), "relu", "batchnorm", config.final_dropout, "kaiming")
     optimizer = make_optimizer("adamw", model.parameters(), config.final_lr, weight_decay=0.05)
     scheduler, interval = make_schedule("cosine", optimizer, config.final_epochs, len(train_loader))
     print(f"[final] {images.describe()}")
     history, seconds = train_classifier(model, optimizer, scheduler, interval, train_loader, val_loader,
-                                        epochs=config.final_epochs, run=run_folder, resume=resume)
+                                        epochs=config.final_epochs, run=run_folder, resume=resume,
+                                        log_every=config.log_every)
     summary = finish(run_folder, model, test_loader, history, seconds, images.source, FASHION_CLASSES,
                      "Fashion-MNIST MLP (best combination, all training images)")
     summary.pop("confusion_matrix")

@@ -35,7 +35,7 @@ def beale(x, y):
 # surface -> (function, start, minimum, plot extent, learning rate per optimizer)
 SURFACES = {
     "rosenbrock": (rosenbrock, (-1.5, 2.0), (1.0, 1.0), (-2.0, 2.0, -1.0, 3.0),
-                   {"sgd": 2e-3, "momentum": 1e-3, "nesterov": 1e-3, "rmsprop": 1e-2, "adam": 5e-2, "adamw": 5e-2}),
+                   {"sgd": 1e-3, "momentum": 1e-3, "nesterov": 1e-3, "rmsprop": 1e-2, "adam": 5e-2, "adamw": 5e-2}),
     "beale": (beale, (1.0, 1.5), (3.0, 0.5), (-1.0, 4.0, -1.5, 2.0),
               {"sgd": 1e-2, "momentum": 3e-3, "nesterov": 3e-3, "rmsprop": 1e-2, "adam": 5e-2, "adamw": 5e-2}),
 }
@@ -89,7 +89,7 @@ def run(config: Config, out, resume: bool = False) -> dict:
     from ..io import save
     from ..train import MetricsLog, RunFolder
     from ..viz import plot_trajectories
-    from ..viz.curves import plot_overlaid_curves
+    from ..viz.contour import plot_loss_panels
 
     for name in config.surfaces:
         if name not in SURFACES:
@@ -112,8 +112,7 @@ def run(config: Config, out, resume: bool = False) -> dict:
                          "loss": float(losses[step]), "x": float(points[step, 0]), "y": float(points[step, 1])})
             label = f"{name} (lr {lr:g})"
             trajectories[label] = points
-            loss_curves[f"{surface}/{name}"] = [{"kind": "epoch", "epoch": s, "loss": float(max(l, 1e-12))}
-                                                for s, l in enumerate(losses)]
+            loss_curves.setdefault(surface, {})[name] = losses
             distance = float(np.hypot(*(points[-1] - np.array(minimum))))
             summary[f"{surface}/{name}"] = {"lr": lr, "final_loss": float(losses[-1]), "distance_to_minimum": distance,
                                             "final_point": points[-1].tolist()}
@@ -122,7 +121,7 @@ def run(config: Config, out, resume: bool = False) -> dict:
         plot_trajectories(lambda X, Y, f=function: f(X, Y), extent, trajectories, run_folder.file(f"{surface}.png"),
                           minimum=minimum, title=f"{surface}: {config.steps} steps from {start}")
     log.close()
-    plot_overlaid_curves(loss_curves, run_folder.file("losses.png"), keys=("loss",), title="loss per step (log scale)")
+    plot_loss_panels(loss_curves, run_folder.file("losses.png"), title="loss per step")
     save(final_points, run_folder.file("final_points.safetensors"))
     run_folder.write_json("summary.json", summary)
     best = min(summary, key=lambda k: summary[k]["final_loss"])

@@ -1,11 +1,11 @@
 """Plots (PNG files, matplotlib on the Agg backend): training curves, confusion matrices,
 image grids, optimizer trajectories on loss contours."""
 from .confusion import plot_confusion_matrix
-from .contour import plot_trajectories
+from .contour import plot_loss_panels, plot_trajectories
 from .curves import plot_overlaid_curves, plot_training_curves
 from .image_grid import plot_image_grid
 
 __all__ = [
-    "plot_confusion_matrix", "plot_image_grid", "plot_overlaid_curves", "plot_trajectories",
+    "plot_confusion_matrix", "plot_image_grid", "plot_loss_panels", "plot_overlaid_curves", "plot_trajectories",
     "plot_training_curves",
 ]

@@ -17,11 +17,13 @@ def pyplot():
     return plt
 
 
-def save(fig, path, dpi: int = 100) -> Path:
-    """Write the figure as a PNG and free it (figures are not garbage-collected by pyplot)."""
+def save(fig, path, dpi: int = 100, tight: bool = True) -> Path:
+    """Write the figure as a PNG and free it (figures are not garbage-collected by pyplot).
+    tight=False when the caller has already laid the figure out (layout is the slow part)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     pyplot().close(fig)
     return path

@@ -16,7 +16,7 @@ def plot_trajectories(surface, extent, trajectories: dict, path, minimum=None, t
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     # log-spaced levels: these valleys are flat at the bottom and steep at the walls
     levels = np.logspace(np.log10(max(Z.min(), 1e-3)), np.log10(Z.max()), 25)
-    ax.contour(X, Y, Z, levels=levels, cmap="Greys", linewidths=0.6)
+    ax.contour(X, Y, Z, levels=levels, cmap="viridis", linewidths=0.7, alpha=0.6)
     cmap = plt.get_cmap("tab10")
     for i, (label, points) in enumerate(trajectories.items()):
         points = np.asarray(points)
@@ -29,4 +29,19 @@ def plot_trajectories(surface, extent, trajectories: dict, path, minimum=None, t
         ax.plot(minimum[0], minimum[1], "r*", ms=12, label="minimum")
     ax.set(xlim=(xmin, xmax), ylim=(ymin, ymax), xlabel="x", ylabel="y", title=title)
     ax.legend(fontsize=8, loc="best")
+    return save(fig, path)
+
+
+def plot_loss_panels(panels: dict, path, title: str = ""):
+    """One log-scale panel per surface; `panels` maps a surface to {label: losses per step}."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    cmap = plt.get_cmap("tab10")
+    for ax, (surface, curves) in zip(axes[0], panels.items()):
+        for i, (label, losses) in enumerate(curves.items()):
+            ax.plot(np.maximum(np.asarray(losses), 1e-12), color=cmap(i), lw=1.2, label=label)
+        ax.set(yscale="log", xlabel="step", ylabel="loss", title=surface)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     return save(fig, path)

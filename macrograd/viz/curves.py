@@ -71,4 +71,4 @@ def plot_overlaid_curves(runs: dict, path, keys=("train_loss", "val_acc"), title
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 0.78, 1))
-    return save(fig, path)
+    return save(fig, path, tight=False)
