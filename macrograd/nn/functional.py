@@ -76,3 +76,6 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
         return _LpNormalize.apply(input.reshape(1), p=p, dim=0, eps=eps).reshape(())
     return _LpNormalize.apply(input, p=p, dim=dim % rank, eps=eps)
 
+
+# Last: nn.attention imports layers that import this module.
+from .attention import multi_head_attention_forward  # noqa: E402,F401  (a composition, next to its layer)
