@@ -87,6 +87,15 @@ class MaxPool2d(Function):
             better = (window > best) | xp.isnan(window)
             xp.copyto(best, window, where=better)
             winner[better] = k
+        if xpad is not x:
+            # A window whose values are all -inf ties with its padding; PyTorch then reports the
+            # first window position inside the input (it never visits the padding).
+            empty = best == -xp.inf
+            if empty.any():
+                first = [xp.maximum(0, -((xp.arange(o) * s - p) // d)) for o, s, p, d in
+                         zip(out_hw, stride, padding, dilation)]
+                start = first[0][:, None] * kernel[1] + first[1]
+                winner[empty] = xp.broadcast_to(start, winner.shape)[empty]
         ctx.save(winner)
         ctx.geometry = (x.shape, xpad.shape, kernel, stride, padding, dilation, out_hw)
         return best
@@ -234,10 +243,9 @@ def _window_args(op, spatial, kernel_size, stride, padding, dilation):
                               ("dilation", dilation, 1), ("padding", padding, 0)):
         if any(v < low for v in values):
             raise RuntimeError(f"{op}: {name} must be {'positive' if low else 'non-negative'}, got {values}")
-    effective = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-    if any(2 * p > e for p, e in zip(padding, effective)):
-        raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, but got "
-                           f"padding={padding}, kernel_size={kernel}, dilation={dilation}")
+    if any(2 * p > k for p, k in zip(padding, kernel)):  # else a window could be all padding
+        raise RuntimeError(f"{op}: pad should be smaller than or equal to half of kernel size, but got "
+                           f"padding={padding}, kernel_size={kernel}")
     if spatial == 1:  # 1-D pools run as 2-D pools over a height-1 image
         kernel, stride, padding, dilation = (1,) + kernel, (1,) + stride, (0,) + padding, (1,) + dilation
     return kernel, stride, padding, dilation
