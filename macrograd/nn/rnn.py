@@ -193,7 +193,9 @@ class RNNBase(Module):
         else:
             output = x.reshape(len(batch_sizes), batch, x.shape[-1])
             if self.batch_first:
-                output = output.transpose(0, 1)
+                # contiguous: a transposed view would send the next layer's matmul down
+                # NumPy's slow non-BLAS loop
+                output = output.transpose(0, 1).contiguous()
             if unbatched:
                 output = output.squeeze(0 if self.batch_first else 1)
                 h_n = h_n.squeeze(1)

@@ -159,7 +159,7 @@ def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="
     """Stack sequences (L_i, *) into (T, B, *) (or (B, T, *)), T = max L_i, filling with
     padding_value after each sequence ('right') or before it ('left')."""
     if padding_side not in ("left", "right"):
-        raise ValueError(f"Expected padding_side to be one of left or right, but got {padding_side}.")
+        raise RuntimeError(f"pad_sequence: Expected padding_side to be one of left or right, but got {padding_side}.")
     if isinstance(sequences, Tensor):
         sequences = ops.unbind(sequences, 0)
     sequences = list(sequences)
