@@ -65,6 +65,37 @@ def load_vocab(path):
     return {t: i for i, t in enumerate(tokens)}
 
 
+class _CharMap(dict):
+    """What a per-character rule makes of each character, remembered: text is mapped by one
+    dict lookup per character instead of a few unicodedata calls."""
+
+    def __init__(self, rule):
+        super().__init__()
+        self.rule = rule
+
+    def __missing__(self, ch):
+        out = self[ch] = self.rule(ch)
+        return out
+
+    def apply(self, text):
+        return "".join(map(self.__getitem__, text))
+
+
+def _clean(ch, split_cjk):
+    if ch == "\x00" or ch == "\ufffd" or is_control(ch):
+        return ""
+    if is_whitespace(ch):
+        return " "
+    if split_cjk and is_cjk(ch):
+        return f" {ch} "
+    return ch
+
+
+_CLEAN = {True: _CharMap(lambda ch: _clean(ch, True)), False: _CharMap(lambda ch: _clean(ch, False))}
+_DROP_NONSPACING_MARKS = _CharMap(lambda ch: "" if unicodedata.category(ch) == "Mn" else ch)
+_SPACE_PUNCTUATION = _CharMap(lambda ch: f" {ch} " if is_punctuation(ch) else ch)
+
+
 class BasicTokenizer:
     """BERT's pre-tokenization: clean, split CJK, lower-case + strip accents, split punctuation."""
 
@@ -75,19 +106,11 @@ class BasicTokenizer:
         self.tokenize_chinese_chars = tokenize_chinese_chars
 
     def normalize(self, text):
-        chars = []
-        for ch in text:
-            if ch == "\x00" or ch == "\ufffd" or is_control(ch):
-                continue
-            if is_whitespace(ch):
-                chars.append(" ")
-            elif self.tokenize_chinese_chars and is_cjk(ch):
-                chars.extend((" ", ch, " "))
-            else:
-                chars.append(ch)
-        text = "".join(chars)
-        if self.strip_accents:
-            text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+        """Drop control characters, every whitespace -> " ", space out CJK ideographs, then
+        strip accents (NFD, drop the combining marks) and lower-case, as configured."""
+        text = _CLEAN[bool(self.tokenize_chinese_chars)].apply(text)
+        if self.strip_accents and not text.isascii():  # ASCII has nothing to strip
+            text = _DROP_NONSPACING_MARKS.apply(unicodedata.normalize("NFD", text))
         if self.do_lower_case:
             # character by character, as Hugging Face does: str.lower() alone would apply
             # Greek's final-sigma rule ("ΣΑΣ" -> "σας"), which BERT's vocabularies never saw
@@ -95,18 +118,9 @@ class BasicTokenizer:
         return text
 
     def tokenize(self, text):
-        words = []
-        for word in self.normalize(text).split(" "):
-            start = 0
-            for i, ch in enumerate(word):
-                if is_punctuation(ch):
-                    if start < i:
-                        words.append(word[start:i])
-                    words.append(ch)
-                    start = i + 1
-            if start < len(word):
-                words.append(word[start:])
-        return words
+        """Words and punctuation: normalize, put spaces around each punctuation character, and
+        split on the spaces (after normalize, " " is the only whitespace left)."""
+        return _SPACE_PUNCTUATION.apply(self.normalize(text)).split()
 
 
 class WordPieceTokenizer:
@@ -135,6 +149,7 @@ class WordPieceTokenizer:
         self.all_special_ids = {self.vocab[t] for t in self.all_special_tokens}
         alternatives = "|".join(re.escape(t) for t in sorted(self.all_special_tokens, key=len, reverse=True))
         self._special_split = re.compile(f"({alternatives})")
+        self._cache = {}  # word -> its pieces
 
     @classmethod
     def from_pretrained(cls, folder, **overrides):
@@ -167,6 +182,14 @@ class WordPieceTokenizer:
     # ---------------------------------------------------------------- tokens
     def wordpiece(self, word):
         """Greedy longest-match-first split of one word into vocabulary pieces (or [UNK])."""
+        pieces = self._cache.get(word)
+        if pieces is None:
+            if len(self._cache) >= 100_000:
+                self._cache.clear()
+            pieces = self._cache[word] = self._wordpiece(word)
+        return list(pieces)
+
+    def _wordpiece(self, word):
         if len(word) > self.max_input_chars_per_word:
             return [self.unk_token]
         pieces = []
