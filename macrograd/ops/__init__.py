@@ -2,13 +2,13 @@
 
 Files by concern: dtypes (type promotion), elementwise (arithmetic and math), activation,
 compare (comparisons, where, maximum), reduce, shape, indexing, linalg, and the fused
-neural-net ops softmax, loss, normalization, dropout, embedding; tensor_methods attaches
-them all to Tensor as operators and methods.
+neural-net ops softmax, loss, normalization, dropout, embedding, conv, pool, upsample,
+recurrent, attention; tensor_methods attaches them all to Tensor as operators and methods.
 
 The public functions of each file (`exp`, `cat`, `cross_entropy`, ...) are gathered here, so
 `macrograd.ops.exp` and `macrograd.exp` work; the Function classes stay in their files.
-The losses, norms, dropout and embedding are reached through `mg.nn.functional` only, because
-PyTorch's top-level functions of those names take different arguments.
+The losses, norms, dropout, embedding and attention are reached through `mg.nn.functional` only,
+because PyTorch's top-level functions of those names take different arguments (or do not exist).
 """
 import inspect as _inspect
 
@@ -31,7 +31,7 @@ def _public_functions(module):
     }
 
 
-NN_FUNCTIONAL_ONLY = (loss, normalization, dropout, embedding)
+NN_FUNCTIONAL_ONLY = (loss, normalization, dropout, embedding, attention)
 
 __all__ = []
 for _module in MODULES:
