@@ -114,16 +114,24 @@ def _cn_flat(a, groups):
     return xp.ascontiguousarray(a.transpose(1, 0, 2, 3)).reshape(groups, c // groups, n * h * w)
 
 
+def _gemm(a, b):
+    """a @ b over the leading (groups) axis. One group goes straight to a 2-D BLAS call: NumPy's
+    stacked matmul can be many times slower for it (transposed operands, threaded BLAS)."""
+    if a.shape[0] == 1:
+        return (a[0] @ b[0])[None]
+    return xp.matmul(a, b)
+
+
 def _matmul_t(a, b):
     """a @ b^T over the leading (groups) axis."""
-    return xp.matmul(a, b.transpose(0, 2, 1))
+    return _gemm(a, b.transpose(0, 2, 1))
 
 
 def _t_matmul(a, b):
     """a^T @ b over the leading (groups) axis."""
     if a.shape[1] == 1:  # a rank-1 outer product per group (depthwise conv): GEMM gains nothing
         return a.transpose(0, 2, 1) * b
-    return xp.matmul(a.transpose(0, 2, 1), b)
+    return _gemm(a.transpose(0, 2, 1), b)
 
 
 # -- the Functions -----------------------------------------------------------------------------
@@ -141,7 +149,7 @@ class Conv2d(Function):
         xcn = _pad_cn(x, pads)
         cols = _im2col(xcn, (kh, kw), stride, dilation, out_hw, groups)
         wg = weight.reshape(groups, o // groups, -1)
-        y = xp.matmul(wg, cols).reshape(o, -1)  # (O, N OH OW)
+        y = _gemm(wg, cols).reshape(o, -1)  # (O, N OH OW)
         if bias:
             y += bias[0][:, None]
         ctx.geometry = (x.shape, (kh, kw), stride, dilation, pads, out_hw, groups)
@@ -204,7 +212,7 @@ class ConvTranspose2d(Function):
         cols = _im2col(dycn, kernel, stride, dilation, (h, w), groups)  # (g, C_out/g kH kW, N H W)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
-            dx = _nchw(xp.matmul(weight.reshape(groups, c_in // groups, -1), cols), c_in, n, (h, w))
+            dx = _nchw(_gemm(weight.reshape(groups, c_in // groups, -1), cols), c_in, n, (h, w))
         if ctx.needs_input_grad[1]:
             dw = _matmul_t(xg, cols).reshape(weight.shape)
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
