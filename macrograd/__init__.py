@@ -20,7 +20,7 @@ from . import autograd
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from . import ops
 from .ops import *  # noqa: F401,F403  (mg.exp, mg.cat, mg.matmul, ...)
-from . import nn, optim, data, io
+from . import nn, optim, data, io, text
 from .io import load, save
 
 half = float16
