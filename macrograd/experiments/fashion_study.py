@@ -58,7 +58,7 @@ class Config:
     seed: int = 0
 
 
-SMOKE = {"hidden": (16,), "train_subset": 256, "val_size": 128, "epochs": 1, "dropout_epochs": 1, "max_variants": 2,
+SMOKE = {"hidden": (16,), "train_subset": 256, "val_size": 128, "epochs": 1, "dropout_epochs": 1, "max_variants": 1,
          "final_hidden": (16,), "final_epochs": 1, "final_train_subset": 256, "test_subset": 256,
          "log_every": 1}
 
@@ -94,7 +94,6 @@ def variants(study: str) -> list[Variant]:
 
 def run(config: Config, out, resume: bool = False) -> dict:
     from ..train import MetricsLog, read_jsonl
-    from ..viz import plot_overlaid_curves
 
     for study in config.studies:
         variants(study)  # fail early on a typo, before minutes of training
@@ -120,8 +119,8 @@ def run(config: Config, out, resume: bool = False) -> dict:
                 row_log.log(row)
             curves[variant.label] = read_jsonl(run_folder.file(f"metrics-{tag}.jsonl"))
             rows.append(row)
-        plot_overlaid_curves(curves, run_folder.file(f"study_{study}.png"), keys=("train_loss", "val_loss", "val_acc"),
-                             title=f"fashion-study: {study} ({len(images.x_train)} training images, {epochs} epochs)")
+        plot_study(study, curves, run_folder.file(f"study_{study}.png"),
+                   f"fashion-study: {study} ({len(images.x_train)} training images, {epochs} epochs)")
     row_log.close()
     study_seconds = time.perf_counter() - start
     final = train_final(config, run_folder, resume)
@@ -133,6 +132,21 @@ def run(config: Config, out, resume: bool = False) -> dict:
     run_folder.write_json("summary.json", summary)
     return {"test_acc": final["test_acc"], "study_seconds": summary["study_seconds"],
             "final_train_seconds": final["train_seconds"], "data": images.source}
+
+
+def plot_study(study: str, curves: dict, path, title: str):
+    """The study's curves; the init study gets one row per activation (15 lines in one panel
+    cannot be read), coloured by initialisation."""
+    from ..viz import plot_curve_grid
+
+    keys = ("train_loss", "val_loss", "val_acc")
+    if study == "init":
+        rows = {}
+        for label, records in curves.items():
+            init, activation = label.rsplit(" ", 1)
+            rows.setdefault(activation, {})[init] = records
+        return plot_curve_grid(rows, path, keys, title)
+    return plot_curve_grid({"": curves}, path, keys, title)
 
 
 def train_variant(variant: Variant, images, config: Config, epochs: int, run_folder, tag: str, resume: bool) -> dict:

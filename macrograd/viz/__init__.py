@@ -2,10 +2,11 @@
 image grids, optimizer trajectories on loss contours."""
 from .confusion import plot_confusion_matrix
 from .contour import plot_loss_panels, plot_trajectories
-from .curves import plot_overlaid_curves, plot_training_curves
+from .curves import plot_curve_grid, plot_overlaid_curves, plot_training_curves
+from .graph import Graph, GraphvizNotFoundError, draw_graph, draw_model, trace_modules
 from .image_grid import plot_image_grid
 
 __all__ = [
-    "plot_confusion_matrix", "plot_image_grid", "plot_loss_panels", "plot_overlaid_curves", "plot_trajectories",
+    "plot_confusion_matrix", "plot_image_grid", "plot_curve_grid", "plot_loss_panels", "plot_overlaid_curves", "plot_trajectories",
     "plot_training_curves",
 ]

@@ -54,21 +54,29 @@ def _steps_per_epoch(records) -> float:
 
 def plot_overlaid_curves(runs: dict, path, keys=("train_loss", "val_acc"), title: str = ""):
     """One panel per metric key, one line per run: `runs` maps a label to its epoch records."""
+    return plot_curve_grid({"": runs}, path, keys, title)
+
+
+def plot_curve_grid(rows: dict, path, keys=("train_loss", "val_acc"), title: str = ""):
+    """A row of panels (one per metric key) for each group of runs: `rows` maps a row title to
+    {label: epoch records}. A label keeps its colour in every row, so rows compare at a glance."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(keys), figsize=(5.2 * len(keys), 4), squeeze=False)
-    cmap = plt.get_cmap("tab20" if len(runs) > 10 else "tab10")
-    for ax, key in zip(axes[0], keys):
-        for i, (label, records) in enumerate(runs.items()):
-            x, y = _series(records, "epoch", key)
-            if x:
-                style = "--" if "sched" in label else "-"
-                ax.plot(x, y, style, marker=".", color=cmap(i % cmap.N), label=label)
-        ax.set(xlabel="epoch", ylabel=key, title=key)
-        if key.endswith("loss"):
-            ax.set_yscale("log")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
+    labels = list(dict.fromkeys(label for runs in rows.values() for label in runs))
+    cmap = plt.get_cmap("tab20" if len(labels) > 10 else "tab10")
+    colour = {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
+    fig, axes = plt.subplots(len(rows), len(keys), figsize=(4.6 * len(keys) + 2.2, 3.3 * len(rows) + 0.6), squeeze=False)
+    for row_axes, (row_title, runs) in zip(axes, rows.items()):
+        for ax, key in zip(row_axes, keys):
+            for label, records in runs.items():
+                x, y = _series(records, "epoch", key)
+                if x:
+                    style = "--" if "sched" in label else "-"
+                    ax.plot(x, y, style, marker=".", color=colour[label], label=label)
+            ax.set(xlabel="epoch", ylabel=key, title=f"{row_title}: {key}" if row_title else key)
+            if key.endswith("loss") and ax.lines:
+                ax.set_yscale("log")
+        handles, row_labels = row_axes[0].get_legend_handles_labels()
+        row_axes[-1].legend(handles, row_labels, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0, 0.78, 1))
-    return save(fig, path, tight=False)
+    return save(fig, path)

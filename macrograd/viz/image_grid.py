@@ -11,17 +11,19 @@ import numpy as np
 from ._figure import pyplot, save
 
 
-def tile(images, columns: int, pad: int = 2) -> np.ndarray:
-    """(N, H, W) images -> one (rows*(H+pad), columns*(W+pad)) mosaic, each image scaled to [0, 1]."""
+def tile(images, columns: int, pad: int = 2, caption_room: int = 0) -> np.ndarray:
+    """(N, H, W) images -> one (rows*(H+caption_room+pad), columns*(W+pad)) mosaic on a zero
+    background, each image scaled to [0, 1]."""
     n, h, w = images.shape
     rows = math.ceil(n / columns)
     low = images.min(axis=(1, 2), keepdims=True)
     high = images.max(axis=(1, 2), keepdims=True)
     scaled = (images - low) / np.maximum(high - low, 1e-12)
-    canvas = np.ones((rows * (h + pad), columns * (w + pad)), dtype=np.float32)
+    cell_h, cell_w = h + caption_room + pad, w + pad
+    canvas = np.zeros((rows * cell_h, columns * cell_w), dtype=np.float32)
     for i, image in enumerate(scaled):  # one copy per image (at most a few dozen)
         r, c = divmod(i, columns)
-        canvas[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = image
+        canvas[r * cell_h: r * cell_h + h, c * cell_w: c * cell_w + w] = image
     return canvas
 
 
@@ -38,11 +40,12 @@ def plot_image_grid(images, captions, path, columns: int = 8, title: str = ""):
     columns = min(columns, len(images))
     rows = math.ceil(len(images) / columns)
     h, w = images.shape[1:]
-    fig, ax = plt.subplots(figsize=(1.2 * columns, 1.35 * rows + 0.5))
-    ax.imshow(tile(images, columns), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    fig, ax = plt.subplots(figsize=(1.3 * columns, 1.6 * rows + 0.5))
+    room = h // 3  # space under each image for its caption
+    ax.imshow(tile(images, columns, pad=3, caption_room=room), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     for i, caption in enumerate(captions):
         r, c = divmod(i, columns)
-        ax.text(c * (w + 2) + w / 2, r * (h + 2) + h + 0.3, caption, ha="center", va="top", fontsize=7, color="tab:red")
+        ax.text(c * (w + 3) + w / 2, r * (h + room + 3) + h + 0.5, caption, ha="center", va="top", fontsize=7)
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=9)
