@@ -24,8 +24,9 @@ from .unet import UNet, unet
 from .vgg import VGG, vgg11, vgg13, vgg16, vgg19
 
 # The registry: name -> builder. Each builder takes num_classes, in_channels and nn (plus its own
-# options); all run on 28- and 32-pixel images. densenet121 is a builder but not registered: its
-# ImageNet stem downsamples a 28-pixel image to nothing.
+# options; mlp and lenet5 also take image_size); all run on 28- and 32-pixel images.
+# densenet121 is a builder but not registered: its ImageNet stem downsamples a 28-pixel image
+# to nothing.
 _REGISTRY = {
     "mlp": mlp,
     "lenet5": lenet5,

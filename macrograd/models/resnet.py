@@ -9,7 +9,7 @@ one, and a block that is not needed can learn F = 0 instead of having to learn t
 
 Attribute names follow torchvision exactly (conv1, bn1, relu, maxpool, layer1..layer4, avgpool,
 fc; blocks with conv1/bn1/conv2/bn2(/conv3/bn3) and downsample = Sequential(conv, bn)), so
-torchvision's resnet18/34/50 state dicts load as they are.
+torchvision's resnet18/34/50 weights map onto these models key for key.
 """
 from __future__ import annotations
 
@@ -141,7 +141,6 @@ def classes(nn):
             self.layer2, channels = make_layer(block, channels, 2 * w, layers[1], 2)
             self.layer3, channels = make_layer(block, channels, 4 * w, layers[2], 2)
             self.layer4, channels = make_layer(block, channels, 8 * w, layers[3], 2)
-            self.inplanes = channels
             self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
             self.fc = nn.Linear(channels, num_classes)
             init_weights(self, zero_init_residual)
