@@ -22,6 +22,7 @@ from . import ops
 from .ops import *  # noqa: F401,F403  (mg.exp, mg.cat, mg.matmul, ...)
 from . import nn, optim, data, io, text
 from .io import load, save
+from . import models
 
 half = float16
 float = float32
