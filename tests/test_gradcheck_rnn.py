@@ -172,3 +172,14 @@ def test_frozen_recurrent_weights_still_get_input_grads():
         (out.sum() + (h_n * h_n).sum()).backward()
         result.append(xt.grad.numpy())
     np.testing.assert_allclose(result[0], result[1], rtol=1e-4, atol=1e-6)
+
+
+def test_every_recurrent_function_is_gradchecked_here():
+    import inspect
+
+    from macrograd.autograd import Function
+    from macrograd.ops import recurrent
+
+    classes = {name for name, obj in vars(recurrent).items()
+               if inspect.isclass(obj) and issubclass(obj, Function) and obj.__module__ == recurrent.__name__}
+    assert classes == {"LSTMStep", "GRUStep", "RNNStep"}, f"add gradcheck cases for {classes}"

@@ -164,13 +164,15 @@ def test_dropout_warns_with_one_layer():
 
 
 # -- packed variable-length batches -------------------------------------------------------------
-def packed_case(kind, lengths, enforce_sorted, bidirectional, batch_first, with_state, num_layers=2):
+def packed_case(kind, lengths, enforce_sorted, bidirectional, batch_first, with_state, num_layers=2,
+                **kwargs):
     ours, theirs = twins(kind, input_size=I, hidden_size=H, num_layers=num_layers,
-                         bidirectional=bidirectional, batch_first=batch_first)
+                         bidirectional=bidirectional, batch_first=batch_first, **kwargs)
     B, T = len(lengths), max(lengths)
     d = 2 if bidirectional else 1
     x = randn(*((B, T, I) if batch_first else (T, B, I)), seed=10)
-    arrays = [x] + ([randn(num_layers * d, B, H, seed=11)] * (2 if kind == "LSTM" else 1)) * with_state
+    h0 = randn(num_layers * d, B, kwargs.get("proj_size") or H, seed=11)
+    arrays = [x] + ([h0, randn(num_layers * d, B, H, seed=14)][: 2 if kind == "LSTM" else 1]) * with_state
     results = {}
     for lib, layer, U in ((mg, ours, MU), (torch, theirs, TU)):
         t = [lib.tensor(a.copy(), requires_grad=True) for a in arrays]
@@ -201,6 +203,11 @@ def packed_case(kind, lengths, enforce_sorted, bidirectional, batch_first, with_
 def test_packed_matches_torch(kind, enforce_sorted, bidirectional, batch_first, with_state):
     lengths = [5, 3, 3, 1] if enforce_sorted else [2, 5, 1, 3]
     packed_case(kind, lengths, enforce_sorted, bidirectional, batch_first, with_state)
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+def test_packed_lstm_proj_size():
+    packed_case("LSTM", [2, 4, 1], False, True, False, True, proj_size=2)
 
 
 @given(st.lists(st.integers(1, 5), min_size=1, max_size=4))

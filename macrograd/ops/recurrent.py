@@ -71,9 +71,10 @@ _GATE_SCALES = {}
 
 
 def _gate_scale(dtype):
-    """k = [1/2, 1/2, 1, 1/2] as a (4, 1) column of the gates' dtype (made once per dtype)."""
+    """k = [1/2, 1/2, 1, 1/2] and 1 - k as (4, 1) columns of the gates' dtype (made once per dtype)."""
     if dtype not in _GATE_SCALES:
-        _GATE_SCALES[dtype] = xp.asarray([[0.5], [0.5], [1.0], [0.5]], dtype=dtype)
+        k = xp.asarray([[0.5], [0.5], [1.0], [0.5]], dtype=dtype)
+        _GATE_SCALES[dtype] = k, 1 - k
     return _GATE_SCALES[dtype]
 
 
@@ -88,11 +89,11 @@ class LSTMStep(Function):
         # sigmoid(x) = (1 + tanh(x/2)) / 2, so one tanh serves all four gates:
         # act = k tanh(k x) + (1 - k), with k = 1/2 for i, f, o and k = 1 for g.
         acts = gates.reshape(batch, 4, hidden)
-        k = _gate_scale(acts.dtype)
+        k, one_minus_k = _gate_scale(acts.dtype)
         acts *= k
         xp.tanh(acts, out=acts)
         acts *= k
-        acts += 1 - k
+        acts += one_minus_k
         i, f, g, o = acts[:, 0], acts[:, 1], acts[:, 2], acts[:, 3]
         out = xp.empty((2, batch, hidden), dtype=gates.dtype)
         c_new = out[1]
