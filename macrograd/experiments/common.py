@@ -179,11 +179,14 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
 SCHEDULES = ("none", "cosine", "step", "onecycle")
 
 
-def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
-    """One of OPTIMIZERS; "momentum" and "nesterov" are SGD with momentum 0.9."""
+def make_optimizer(name: str, params, lr: float, weight_decay: float | None = None):
+    """One of OPTIMIZERS; "momentum" and "nesterov" are SGD with momentum 0.9.
+    weight_decay=None keeps each optimizer's own default (0 for all but AdamW's 0.01)."""
     from .. import optim
 
     params = list(params)
+    if weight_decay is None:
+        weight_decay = 0.01 if name == "adamw" else 0.0
     if name == "sgd":
         return optim.SGD(params, lr=lr, weight_decay=weight_decay)
     if name == "momentum":

@@ -35,6 +35,8 @@ STUDIES = ("init", "norm", "dropout", "optim")
 
 # the learning rate each optimizer gets in the studies (each a usual good value for that optimizer)
 LEARNING_RATES = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
+# weight decay in the studies: none, except AdamW's decoupled decay (what tells it apart from Adam)
+WEIGHT_DECAY = {"adamw": 0.05}
 
 
 @dataclass
@@ -156,7 +158,7 @@ def train_variant(variant: Variant, images, config: Config, epochs: int, run_fol
     model = make_mlp((images.x_train.shape[1], *config.hidden, 10), variant.activation, variant.norm,
                      variant.dropout, variant.init)
     lr = variant.lr if variant.lr is not None else LEARNING_RATES[variant.optimizer]
-    optimizer = make_optimizer(variant.optimizer, model.parameters(), lr)
+    optimizer = make_optimizer(variant.optimizer, model.parameters(), lr, WEIGHT_DECAY.get(variant.optimizer, 0.0))
     scheduler, interval = make_schedule(variant.schedule, optimizer, epochs, len(train_loader))
     checkpoint = run_folder.file(f"checkpoint-{tag}.safetensors")
     history, seconds = train_classifier(model, optimizer, scheduler, interval, train_loader, val_loader, epochs=epochs,
@@ -168,7 +170,7 @@ def train_variant(variant: Variant, images, config: Config, epochs: int, run_fol
     last = history[-1]
     best = max(history, key=lambda h: h["val_acc"])
     return {"variant": variant.label, **{k: v for k, v in dataclasses.asdict(variant).items() if k != "label"},
-            "lr": lr, "final_train_loss": last["train_loss"], "final_val_loss": last["val_loss"],
+            "lr": lr, "weight_decay": WEIGHT_DECAY.get(variant.optimizer, 0.0), "final_train_loss": last["train_loss"], "final_val_loss": last["val_loss"],
             "final_val_acc": last["val_acc"], "best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
             "seconds": round(seconds, 1)}
 
@@ -213,9 +215,9 @@ def results_table(rows, final, config: Config, n_train: int) -> str:
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         lines.append(f"| {r['study']} | {r['variant']} | {r['optimizer']}{' +cosine' if r['schedule'] == 'cosine' else ''} | "
-                     f"{r['lr']:g} | {_fmt(r['final_train_loss'])} | {_fmt(r['final_val_loss'])} | "
+                     f"{r['lr']:g}{' wd ' + format(r['weight_decay'], 'g') if r.get('weight_decay') else ''} | {_fmt(r['final_train_loss'])} | {_fmt(r['final_val_loss'])} | "
                      f"{_fmt(r['final_val_acc'])} | {_fmt(r['best_val_acc'])} ({r['best_epoch']}) | {r['seconds']} |")
-    lines += ["", "## Final run (all training images)", "",
+    lines += ["", "## Final run (the whole training set minus the validation images)", "",
               f"MLP {'-'.join(map(str, (784, *config.final_hidden, 10)))}, Kaiming init, ReLU, BatchNorm, dropout "
               f"{config.final_dropout}, AdamW (lr {config.final_lr:g}, weight decay 0.05) with a cosine schedule, "
               f"{config.final_epochs} epochs; weights of the best validation epoch ({final['best_epoch']}).", "",
