@@ -138,7 +138,7 @@ def run(config: Config, out, resume: bool = False) -> dict:
 
 def plot_study(study: str, curves: dict, path, title: str):
     """The study's curves; the init study gets one row per activation (15 lines in one panel
-    cannot be read), coloured by initialisation."""
+    cannot be read), coloured by initialisation; the optim study one row per schedule."""
     from ..viz import plot_curve_grid
 
     keys = ("train_loss", "val_loss", "val_acc")
@@ -148,6 +148,12 @@ def plot_study(study: str, curves: dict, path, title: str):
             init, activation = label.rsplit(" ", 1)
             rows.setdefault(activation, {})[init] = records
         return plot_curve_grid(rows, path, keys, title)
+    if study == "optim":  # one row without a schedule, one with: 12 lines in a panel is too many
+        rows = {"constant lr": {}, "cosine schedule": {}}
+        for label, records in curves.items():
+            name, *sched = label.split(" ", 1)
+            rows["cosine schedule" if sched else "constant lr"][name] = records
+        return plot_curve_grid({k: v for k, v in rows.items() if v}, path, keys, title)
     return plot_curve_grid({"": curves}, path, keys, title)
 
 
