@@ -13,16 +13,38 @@ _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
+# Numerical Recipes' erfc fit: erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), P of degree 9.
+_ERFC_COEFFICIENTS = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
+                      -1.13520398, 1.48851587, -0.82215223, 0.17087277)
+
+
 def _erf_array(x):
     """erf(x) on an array, NumPy-only (Numerical Recipes' erfc Chebyshev fit, error < 1.2e-7),
-    computed in x's own dtype: float32 needs no float64 detour for this accuracy."""
-    z = xp.abs(x)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
-    erfc = t * xp.exp(-z * z + poly)
-    return xp.where(x >= 0, 1.0 - erfc, erfc - 1.0).astype(x.dtype, copy=False)
+    computed in x's own dtype: float32 needs no float64 detour for this accuracy.
+
+    The polynomial is evaluated by Horner's rule in place on one buffer: written as one
+    expression it made ~25 temporaries and took 18 ms on GPT's 393k-element MLP activations
+    (bench W5), in place it takes a quarter of that."""
+    # Explicit out= buffers keep 0-d inputs arrays (a plain `z * 0.5` would give a NumPy scalar).
+    z = xp.abs(x, out=xp.empty_like(x))
+    t = xp.multiply(z, 0.5, out=xp.empty_like(z))
+    t += 1.0
+    xp.reciprocal(t, out=t)
+    poly = xp.multiply(t, _ERFC_COEFFICIENTS[-1], out=xp.empty_like(t))
+    for c in _ERFC_COEFFICIENTS[-2:0:-1]:
+        poly += c
+        poly *= t
+    poly += _ERFC_COEFFICIENTS[0]
+    z *= z
+    poly -= z  # -z^2 + P(t)
+    erfc = xp.exp(poly, out=poly)
+    erfc *= t
+    # erf(x) = sign(x) (1 - erfc(|x|)): a product, not np.where or a masked ufunc, which are
+    # 10-20x slower on a mask of random signs. (Not copysign: the fit's 1 - erfc is slightly
+    # negative near 0, and its sign must survive; at x = 0 the product gives erf(0) = 0 exactly.)
+    erf = xp.subtract(1.0, erfc, out=erfc)
+    erf *= xp.sign(x, out=z)
+    return erf.astype(x.dtype, copy=False)
 
 
 class Erf(Function):
@@ -80,15 +102,25 @@ class Elu(Function):
 class Gelu(Function):
     """y = x * Phi(x), Phi the standard normal CDF;  dx = dy * (Phi(x) + x * phi(x))"""
 
+    # In place on fresh buffers (the same arithmetic as the one-line formulas): GELU runs on
+    # the widest activations of a transformer, where each temporary costs a pass over memory.
     def forward(ctx, x):
-        cdf = 0.5 * (1.0 + _erf_array(x * _INV_SQRT_2))
+        cdf = _erf_array(xp.multiply(x, _INV_SQRT_2, out=xp.empty_like(x)))
+        cdf += 1.0
+        cdf *= 0.5
         ctx.save(x, cdf)
         return x * cdf
 
     def backward(ctx, dy):
         x, cdf = ctx.saved
-        pdf = _INV_SQRT_2PI * xp.exp(-0.5 * x * x)
-        return dy * (cdf + x * pdf)
+        grad = xp.multiply(x, -0.5, out=xp.empty_like(x))
+        grad *= x
+        xp.exp(grad, out=grad)
+        grad *= _INV_SQRT_2PI  # phi(x)
+        grad *= x
+        grad += cdf
+        grad *= dy
+        return grad
 
 
 class GeluTanh(Function):

@@ -1,6 +1,7 @@
 """Matrix products: matmul (batched, broadcast, 1-D operands) and einsum."""
 from __future__ import annotations
 
+import math
 import string
 
 import numpy as np
@@ -12,6 +13,21 @@ from .dtypes import to_tensor
 
 
 # -- matmul -------------------------------------------------------------------------------------
+def _rows(a):
+    """A stack of matrices (..., n, k) as one (N, k) matrix. (Not reshape(-1, k): with a zero
+    batch size and k == 0 the -1 would be ambiguous.)"""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+
+
+def _matmul_folded(a, b):
+    """a @ b, with a stack of matrices times one matrix done as one GEMM: NumPy would loop over
+    the stack calling BLAS once per matrix (e.g. a Linear layer on (batch, time, features)),
+    and one tall product is ~25% faster on transformer shapes (bench W5)."""
+    if a.ndim > 2 and b.ndim == 2:
+        return xp.matmul(_rows(a), b).reshape(a.shape[:-1] + b.shape[-1:])
+    return xp.matmul(a, b)
+
+
 class MatMul(Function):
     """Y = A @ B;  dA = dY @ B^T,  dB = A^T @ dY  (batch dims broadcast, then summed back)"""
 
@@ -19,7 +35,7 @@ class MatMul(Function):
         need_a, need_b = ctx.needs_input_grad
         ctx.save(a if need_b else None, b if need_a else None)
         ctx.shapes = a.shape, b.shape
-        return xp.matmul(a, b)
+        return _matmul_folded(a, b)
 
     def backward(ctx, dy):
         a, b = ctx.saved
@@ -35,7 +51,7 @@ class MatMul(Function):
         da = db = None
         if ctx.needs_input_grad[0]:
             b2 = b[:, None] if b.ndim == 1 else b
-            da = xp.matmul(dy, xp.swapaxes(b2, -1, -2))
+            da = _matmul_folded(dy, xp.swapaxes(b2, -1, -2))
             # sum_to undoes batch broadcasting (and the row axis of a 1-D a).
             da = sum_to(da, shape_a if len(shape_a) > 1 else (1,) + shape_a).reshape(shape_a)
         if ctx.needs_input_grad[1]:
@@ -43,7 +59,7 @@ class MatMul(Function):
             if a2.ndim > 2 and len(shape_b) == 2:
                 # Batched activations times one weight matrix: fold the batch into one GEMM
                 # instead of a batch of products summed afterwards.
-                db = a2.reshape(-1, a2.shape[-1]).T @ dy.reshape(-1, dy.shape[-1])
+                db = _rows(a2).T @ _rows(dy)
             else:
                 db = xp.matmul(xp.swapaxes(a2, -1, -2), dy)
                 db = sum_to(db, shape_b if len(shape_b) > 1 else shape_b + (1,)).reshape(shape_b)
