@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from contextlib import nullcontext
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python bench/run.py`: make the repository importable
@@ -53,17 +52,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def blas_threads(limit=None):
-    """Limit NumPy's BLAS pool to `limit` threads (a context manager) and say how many it uses."""
+def limit_blas_threads(limit=None):
+    """Limit NumPy's BLAS pool to `limit` threads, from now until `.restore_original_limits()`
+    of the returned limiter (None without threadpoolctl), and say how many threads it uses.
+
+    NumPy must be imported first: threadpoolctl only sees libraries already loaded."""
     try:
         import threadpoolctl
     except ImportError:
-        return nullcontext(), "unknown (threadpoolctl not installed)"
-    context = threadpoolctl.threadpool_limits(limits=limit, user_api="blas") if limit else nullcontext()
-    with context:
-        info = [f"{p['internal_api']} {p['num_threads']}" for p in threadpoolctl.threadpool_info()
-                if p["user_api"] == "blas"]
-    return context, ", ".join(info) or "none found"
+        return None, "unknown (threadpoolctl not installed)"
+    limiter = threadpoolctl.threadpool_limits(limits=limit, user_api="blas") if limit else None
+    info = [f"{p['internal_api']} {p['num_threads']}" for p in threadpoolctl.threadpool_info()
+            if p["user_api"] == "blas"]
+    return limiter, ", ".join(info) or "none found"
 
 
 def machine(threads: int, blas: str) -> dict:
@@ -200,15 +201,16 @@ def main(argv=None) -> int:
 
     import macrograd as mg
 
-    torch.set_num_threads(args.threads)
-    limit, blas = blas_threads(args.threads)
-    info = machine(args.threads, blas)
     workloads = by_name(args.only)
     if not workloads:
         print(f"bench: no workload matches {args.only}; there are: {[w.name for w in WORKLOADS]}", file=sys.stderr)
         return 2
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    limiter, blas = limit_blas_threads(args.threads)
+    info = machine(args.threads, blas)
     rows = []
-    with limit:
+    try:
         for workload in workloads:
             row = run_workload(workload, mg, torch, steps=args.steps, warmup=args.warmup,
                                rounds=min(args.rounds, args.steps), scale=args.scale, memory=args.memory)
@@ -218,6 +220,10 @@ def main(argv=None) -> int:
                       f"  ratio {row['ratio']:6.2f}x", flush=True)
             else:
                 print(f"{row['name']:24s} {row['status']} (needs {', '.join(row['missing'])})", flush=True)
+    finally:  # leave both thread pools as they were (tests call main in-process)
+        torch.set_num_threads(torch_threads)
+        if limiter is not None:
+            limiter.restore_original_limits()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.md").write_text(markdown(rows, info))
     (args.out / "results.json").write_text(json.dumps({"machine": info, "results": rows}, indent=2) + "\n")

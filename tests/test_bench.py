@@ -48,3 +48,24 @@ def test_both_libraries_run_the_same_model():
     for build in (workloads.mlp, workloads.gpt):
         shapes = [[tuple(p.shape) for p in build(L).parameters()] for L in (mg, torch)]
         assert shapes[0] == shapes[1]
+
+
+def test_blas_threads_are_limited_while_timing_and_restored(tmp_path, monkeypatch):
+    import threadpoolctl
+
+    def blas():
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+
+    before, seen = blas(), []
+
+    def setup(L, scale=1):
+        def step():
+            seen.extend(blas())
+        return step
+
+    probe = workloads.Workload("probe", "records BLAS threads", setup)
+    monkeypatch.setattr(run, "by_name", lambda names: [probe])
+    assert run.main(["--steps", "1", "--rounds", "1", "--warmup", "0", "--threads", "1",
+                     "--no-memory", "--out", str(tmp_path)]) == 0
+    assert seen and set(seen) == {1}
+    assert blas() == before
