@@ -281,3 +281,22 @@ def test_crop_block_size():
     assert tuple(model(mg.tensor([[1] * 8]))[0].shape) == (1, 1, 23)
     with pytest.raises(ValueError, match="block size is only 8"):
         model(mg.tensor([[1] * 9]))
+
+
+def test_save_and_from_pretrained_round_trip(tmp_path):
+    from macrograd.io import from_pretrained, save_pretrained
+
+    model, twin = twins()
+    save_pretrained(model, tmp_path)
+    stored = mg.load(tmp_path / "model.safetensors")
+    assert "transformer.wte.weight" in stored and "lm_head.weight" not in stored  # the tied weight once
+    for loaded in (GPT.from_pretrained(tmp_path), from_pretrained(tmp_path)):
+        assert isinstance(loaded, GPT) and not loaded.training and loaded.config == model.config
+        assert loaded.lm_head.weight is loaded.transformer.wte.weight
+        idx = np.random.default_rng(9).integers(0, 23, (2, 7))
+        with mg.no_grad():
+            assert_close(loaded(mg.tensor(idx))[0], twin(torch.tensor(idx))[0])
+    # a checkpoint saved from a torch.compile'd nanoGPT carries '_orig_mod.' on every key
+    mg.save({"_orig_mod." + k: v for k, v in stored.items()}, tmp_path / "model.safetensors")
+    _, info = from_pretrained(tmp_path, output_loading_info=True)
+    assert info == {"missing_keys": [], "unexpected_keys": []}

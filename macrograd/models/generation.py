@@ -17,7 +17,6 @@ Filters (logits in, logits out, -inf where a token may not be drawn):
 from __future__ import annotations
 
 import heapq
-import math
 
 import numpy as np
 
