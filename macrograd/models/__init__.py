@@ -22,6 +22,11 @@ from .resnet import BasicBlock, Bottleneck, CifarResNet, ResNet, resnet18, resne
 from .summary import ModelSummary, count_parameters, flops, summary
 from .unet import UNet, unet
 from .vgg import VGG, vgg11, vgg13, vgg16, vgg19
+from .vit import ViT, vit
+# language models: built from a config, not image classifiers, so not in the registry below
+from .bert import BertConfig, BertForSequenceClassification, BertModel
+from .gpt import GPT, GPTConfig
+from .seq2seq_transformer import Seq2SeqTransformer
 
 # The registry: name -> builder. Each builder takes num_classes, in_channels and nn (plus its own
 # options; mlp and lenet5 also take image_size); all run on 28- and 32-pixel images.
@@ -44,6 +49,7 @@ _REGISTRY = {
     "mobilenet_v2": mobilenet_v2,
     "efficientnet_small": efficientnet_small,
     "unet": unet,
+    "vit": vit,
 }
 
 
@@ -66,5 +72,6 @@ __all__ = [
     "googlenet", "GoogLeNet", "Inception", "resnet18", "resnet34", "resnet50", "resnet20", "ResNet",
     "CifarResNet", "BasicBlock", "Bottleneck", "densenet_bc40", "densenet121", "DenseNet",
     "mobilenet_v2", "efficientnet_small", "MobileNet", "InvertedResidual", "SqueezeExcitation",
-    "unet", "UNet",
+    "unet", "UNet", "vit", "ViT",
+    "GPT", "GPTConfig", "BertConfig", "BertModel", "BertForSequenceClassification", "Seq2SeqTransformer",
 ]
