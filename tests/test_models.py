@@ -39,8 +39,9 @@ FAST = {
     "mobilenet_v2": dict(width_mult=0.25),
     "efficientnet_small": dict(width_mult=0.25),
     "unet": dict(base_channels=4, depth=3),
+    "vit": dict(dim=16, depth=1, heads=2, mlp_dim=32),
 }
-NEEDS_IMAGE_SIZE = ("mlp", "lenet5")
+NEEDS_IMAGE_SIZE = ("mlp", "lenet5", "vit")
 SIZES = [(1, 28), (3, 32)]
 
 
