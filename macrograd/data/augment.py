@@ -149,7 +149,7 @@ def _grayscale(x):
     if x.shape[1] == 1:
         return x
     r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
-    return (0.299 * r + 0.587 * g + 0.114 * b).astype(x.dtype)
+    return (0.2989 * r + 0.587 * g + 0.114 * b).astype(x.dtype)  # torchvision's weights
 
 
 class ColorJitter(Transform):
