@@ -37,10 +37,10 @@ class Config:
     embedding_dim: int = 128
     hidden_size: int = 256
     dropout: float = 0.2
-    max_tokens: int = 15  # longest training/validation sentence kept, in words, either side
+    max_tokens: int = 10  # longest training/validation sentence kept, in words, either side
     min_freq: int = 2
-    max_vocab: int = 6000
-    epochs: int = 12
+    max_vocab: int = 4000
+    epochs: int = 8
     batch_size: int = 64
     lr: float = 2e-3
     grad_clip: float = 1.0
@@ -176,7 +176,7 @@ def bleu(hypotheses, references) -> float:
 
 
 def train_variant(name: str, config: Config, corpus: Corpus, run_folder, resume: bool) -> dict:
-    from ..io import load, save
+    from ..io import load, load_checkpoint, save, save_checkpoint
     from ..models.seq2seq import Seq2Seq
     from ..nn.utils import clip_grad_norm_
     from ..optim import Adam
@@ -188,17 +188,26 @@ def train_variant(name: str, config: Config, corpus: Corpus, run_folder, resume:
     model = Seq2Seq(corpus.src_tok.vocab_size, corpus.tgt_tok.vocab_size, config.embedding_dim, config.hidden_size,
                     config.cell, attention=(name == "attention"), dropout=config.dropout, padding_idx=pad)
     best_path = run_folder.file(f"{name}.safetensors")
-    if resume and result_file.exists() and best_path.exists():
+    if resume and result_file.exists() and best_path.exists():  # trained to the end already
         model.load_state_dict(load(best_path))
         print(f"{name}: trained in an earlier run")
         return {"model": model, **json.loads(result_file.read_text())}
 
     optimizer = Adam(model.parameters(), lr=config.lr)
     rng = np.random.default_rng(config.seed)
-    log = MetricsLog(run_folder.file(f"{name}_metrics.jsonl")).open()
+    # the full state after each epoch (model, Adam, RNGs, history): a stopped run resumes where it was
+    checkpoint = run_folder.file(f"{name}_checkpoint.safetensors")
+    epochs, best, step, first_epoch = [], float("inf"), 0, 1
+    if resume and checkpoint.exists():
+        extra = load_checkpoint(checkpoint, model, optimizer)["extra"]
+        epochs, best, step = extra["epochs"], extra["best"], extra["step"]
+        rng.bit_generator.state = extra["data_rng"]
+        first_epoch = len(epochs) + 1
+        print(f"{name}: resuming after epoch {len(epochs)}")
+    log = MetricsLog(run_folder.file(f"{name}_metrics.jsonl")).open(truncate_after_epoch=len(epochs) if resume else None)
     print(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters")
-    epochs, best, step, start = [], float("inf"), 0, time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+    start = time.perf_counter() - (epochs[-1]["seconds"] if epochs else 0.0)
+    for epoch in range(first_epoch, config.epochs + 1):
         model.train()
         losses = []
         for src, lengths, tgt in batches(*corpus.train, config.batch_size, rng):
@@ -220,10 +229,12 @@ def train_variant(name: str, config: Config, corpus: Corpus, run_folder, resume:
         if val < best:
             best = val
             save(model.state_dict(), best_path)
+        save_checkpoint(checkpoint, model, optimizer, epoch=epoch,
+                        extra={"epochs": epochs, "best": best, "step": step, "data_rng": rng.bit_generator.state})
     log.close()
     model.load_state_dict(load(best_path))
     result = {"best_val_loss": best, "best_epoch": min(epochs, key=lambda r: r["val_loss"])["epoch"],
-              "train_seconds": round(time.perf_counter() - start, 1), "epochs": epochs}
+              "train_seconds": epochs[-1]["seconds"], "epochs": epochs}
     run_folder.write_json(result_file.name, result)
     return {"model": model, **result}
 

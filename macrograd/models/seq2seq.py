@@ -126,6 +126,11 @@ class Seq2Seq(nn.Module):
 
     def decode_step(self, token, state, enc):
         """One decoder step: token (B,) int64, state -> (logits (B, V), new state, weights (B, S) or None)."""
+        output, state, weights = self._step(token, state, enc)
+        return self.out(output), state, weights
+
+    def _step(self, token, state, enc):
+        """One step up to the output layer: (tanh(W_h [s_t; c_t]) (B, H), new state, weights or None)."""
         h = state[0] if isinstance(state, tuple) else state
         if self.attention is not None:
             context, weights = self.attention(h, enc["keys"], enc["memory"], enc["mask"])
@@ -133,21 +138,21 @@ class Seq2Seq(nn.Module):
             context, weights = enc["summary"], None
         state = self.cell(cat([self.dropout(self.embedding(token)), context], dim=-1), state)
         h = state[0] if isinstance(state, tuple) else state
-        logits = self.out(self.dropout(self.combine(cat([h, context], dim=-1)).tanh()))
-        return logits, state, weights
+        return self.dropout(self.combine(cat([h, context], dim=-1)).tanh()), state, weights
 
     # -- training: teacher forcing -----------------------------------------------------------------
     def forward(self, src, src_lengths, tgt_in):
         """src (B, S), src_lengths (B,), tgt_in (B, T) = <bos> y_1 .. y_{T-1} ->
         (logits (B, T, V) predicting y_1 .. y_T, attention weights (B, T, S) or None)."""
         enc = self.encode(src, src_lengths)
-        state, all_logits, all_weights = enc["state"], [], []
+        state, outputs, all_weights = enc["state"], [], []
         for t in range(tgt_in.shape[1]):
-            logits, state, weights = self.decode_step(tgt_in[:, t], state, enc)
-            all_logits.append(logits)
+            output, state, weights = self._step(tgt_in[:, t], state, enc)
+            outputs.append(output)
             all_weights.append(weights)
         attn = stack(all_weights, dim=1) if self.attention is not None else None
-        return stack(all_logits, dim=1), attn
+        # the output layer once over all steps: one (B*T, H) x (H, V) GEMM instead of T small ones
+        return self.out(stack(outputs, dim=1)), attn
 
     # -- inference ---------------------------------------------------------------------------------
     def greedy_decode(self, src, src_lengths, bos_id: int, eos_id: int, max_len: int = 50):
