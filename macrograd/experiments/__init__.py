@@ -16,6 +16,7 @@ EXPERIMENTS = {
     "optim-playground": "macrograd.experiments.optim_playground",
     "mnist-mlp": "macrograd.experiments.mnist_mlp",
     "fashion-study": "macrograd.experiments.fashion_study",
+    "word2vec": "macrograd.experiments.word2vec",
 }
 
 
