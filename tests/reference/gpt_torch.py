@@ -132,7 +132,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-iters", type=int, default=gpt_shakespeare.Config.max_iters)
     parser.add_argument("--tokenizer", default="char", choices=["char", "bpe"])
+    parser.add_argument("--torch-only", action="store_true",
+                        help="train only the torch twin (from macrograd's initial weights) and write --out")
+    parser.add_argument("--out", default=None, help="write the torch result (val_loss, history) to this JSON file")
     args = parser.parse_args(argv)
+    import json
+
     import macrograd as mg
 
     config = dataclasses.replace(gpt_shakespeare.Config(), max_iters=args.max_iters,
@@ -140,6 +145,15 @@ def main(argv=None):
     data = gpt_shakespeare.data_for(config)
     model = gpt_shakespeare.build_model(config, data.tokenizer.vocab_size)
     init_state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+    if args.torch_only:
+        start = time.perf_counter()
+        ref = train_reference(config, data.tokenizer.vocab_size, init_state, data.train_ids, data.val_curve,
+                              data.val_final)
+        print(f"PyTorch:   val {ref['val_loss']:.4f} ({time.perf_counter() - start:.0f} s)")
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(ref))
+        return
     start = time.perf_counter()
     batches = CharBatches(data.train_ids, config.block_size, config.batch_size, seed=config.seed)
     gpt_shakespeare.train_gpt(model, mg, batches, data.val_curve, config)
