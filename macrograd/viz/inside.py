@@ -34,27 +34,43 @@ def _library(model):
     return macrograd
 
 
+def _mosaic(images, columns: int, pad: int = 1, fill=np.nan):
+    """(N, H, W) -> one (rows*(H+pad), columns*(W+pad)) canvas (NaN gaps draw as background),
+    so a whole grid is a single imshow: one axes instead of N is what keeps these plots fast."""
+    n, h, w = images.shape
+    rows = math.ceil(n / columns)
+    canvas = np.full((rows * (h + pad), columns * (w + pad)), fill, dtype=np.float32)
+    for i, image in enumerate(images):  # one copy per panel (a few dozen at most)
+        r, c = divmod(i, columns)
+        canvas[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = image
+    return canvas
+
+
+def _unit(images):
+    """Scale each (H, W) image of a stack to [0, 1] on its own."""
+    low = images.min(axis=(1, 2), keepdims=True)
+    high = images.max(axis=(1, 2), keepdims=True)
+    return (images - low) / np.maximum(high - low, 1e-12)
+
+
 # -- filters --------------------------------------------------------------------------------------
 def plot_filters(weight, path, title: str = "first-layer filters", columns: int = 8):
     """Each output channel's kernel (weight of shape (out, in, kh, kw)) as a small image on a
-    blue-white-red scale shared by all filters (white = 0), one panel per output channel; with
-    several input channels, their mean (a first layer on RGB shows its colour-blind part)."""
+    blue-white-red scale shared by all filters (white = 0); with several input channels, their
+    mean (a first layer on RGB shows its colour-blind part)."""
     plt = pyplot()
     w = _numpy(weight).astype(np.float32)
     if w.ndim != 4:
         raise ValueError(f"plot_filters: expected a conv weight (out, in, kh, kw), got shape {w.shape}")
     kernels = w.mean(axis=1) if w.shape[1] > 1 else w[:, 0]
-    n = len(kernels)
-    columns = min(columns, n)
-    rows = math.ceil(n / columns)
+    columns = min(columns, len(kernels))
     limit = float(np.abs(kernels).max()) or 1.0
-    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.3 * rows + 0.5), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(kernels[i], cmap="bwr", vmin=-limit, vmax=limit)
-            ax.set_title(f"{i}", fontsize=8)
-    fig.suptitle(title + ("" if w.shape[1] == 1 else " (mean over input channels)"), fontsize=10)
+    canvas = _mosaic(kernels, columns)
+    fig, ax = plt.subplots(figsize=(1.0 + 1.1 * columns, 0.8 + 1.1 * math.ceil(len(kernels) / columns)))
+    image = ax.imshow(canvas, cmap="bwr", vmin=-limit, vmax=limit)
+    ax.axis("off")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_title(title + ("" if w.shape[1] == 1 else " (mean over input channels)"), fontsize=10)
     return save(fig, path)
 
 
@@ -80,25 +96,25 @@ def feature_maps(model, layers, x) -> dict:
 
 
 def plot_feature_maps(image, maps: dict, path, title: str = "feature maps", max_channels: int = 16):
-    """The input image, then one row per layer with up to max_channels of its (C, H, W) maps
-    (each on its own grey scale)."""
+    """The input image, then one mosaic per layer with up to max_channels of its (C, H, W) maps
+    (each map on its own scale, so weak channels stay visible)."""
     plt = pyplot()
     image = _numpy(image)
     image = image[0] if image.ndim == 3 else image
-    columns = max(min(max_channels, max(m.shape[0] for m in maps.values())), 1)
-    fig, axes = plt.subplots(len(maps) + 1, columns, figsize=(1.1 * columns, 1.25 * (len(maps) + 1) + 0.4),
-                             squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    axes[0, 0].imshow(image, cmap="gray")
-    axes[0, 0].set_title("input", fontsize=8)
-    for row, (name, m) in enumerate(maps.items(), start=1):
+    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(2.2 + 3.6 * len(maps), 3.0),
+                             gridspec_kw={"width_ratios": [1] + [2] * len(maps)})
+    axes[0].imshow(image, cmap="gray")
+    axes[0].set_title("input", fontsize=9)
+    for ax, (name, m) in zip(axes[1:], maps.items()):
         m = _numpy(m)
         if m.ndim != 3:
             raise ValueError(f"plot_feature_maps: {name}: expected (C, H, W) maps of one image, got shape {m.shape}")
-        for c in range(min(columns, m.shape[0])):
-            axes[row, c].imshow(m[c], cmap="viridis")
-            axes[row, c].set_title(f"{name}[{c}]", fontsize=6)
+        m = m[:max_channels]
+        columns = math.ceil(math.sqrt(len(m) * 2))  # about twice as wide as tall
+        ax.imshow(_mosaic(_unit(m), columns), cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(f"{name}: {len(m)} of {m.shape[0]} channels, {m.shape[1]}x{m.shape[2]}", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
     fig.suptitle(title, fontsize=10)
     return save(fig, path)
 
@@ -162,23 +178,26 @@ def _resize(maps, size):
 
 
 def plot_grad_cam(images, cams, path, captions=None, title: str = "Grad-CAM", columns: int = 8):
-    """Each grey image (N, H, W) with its heat map (N, H, W in [0, 1]) laid over it in 'jet'."""
+    """Each grey image (N, H, W) with its heat map (N, H, W in [0, 1]) laid over it in 'jet',
+    captions under the images; one mosaic, one axes."""
     plt = pyplot()
     images, cams = _numpy(images), _numpy(cams)
     if images.ndim == 4:
         images = images[:, 0]
     if images.shape != cams.shape:
         raise ValueError(f"plot_grad_cam: images {images.shape} and cams {cams.shape} must have the same shape")
-    n = len(images)
+    n, h, w = images.shape
     columns = max(min(columns, n), 1)
     rows = math.ceil(n / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.4 * columns, 1.55 * rows + 0.4), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(images[i], cmap="gray")
-            ax.imshow(cams[i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
-            if captions is not None:
-                ax.set_title(captions[i], fontsize=7)
-    fig.suptitle(title, fontsize=10)
+    pad = 8 if captions is not None else 1  # room for a caption under each image
+    fig, ax = plt.subplots(figsize=(1.2 * columns, 1.35 * rows + 0.5))
+    ax.imshow(_mosaic(_unit(images), columns, pad, fill=0.0), cmap="gray")
+    ax.imshow(_mosaic(cams, columns, pad), cmap="jet", alpha=0.45, vmin=0, vmax=1)
+    if captions is not None:
+        for i, caption in enumerate(captions):
+            r, c = divmod(i, columns)
+            ax.text(c * (w + pad) + w / 2, r * (h + pad) + h + pad / 2, caption, ha="center", va="center",
+                    fontsize=7, color="white")
+    ax.axis("off")
+    ax.set_title(title, fontsize=10)
     return save(fig, path)
