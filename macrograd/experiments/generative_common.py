@@ -1,0 +1,137 @@
+"""Pieces shared by the generative experiments (vae, gan, ddpm, generative-compare): images as
+float arrays in [0, 1], the emoji as 32x32 RGB on white, a wall-clock budget, and image grids
+drawn as they are (no per-image rescaling: a grey sample must look grey)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+# -- data -----------------------------------------------------------------------------------------
+def mnist_images(name: str = "mnist", train: bool = True, subset: int = 0):
+    """(images float32 (N, 1, 28, 28) in [0, 1], labels int64, source) of "mnist" or "fashion-mnist"."""
+    from .common import read_images
+
+    x, y, x_test, y_test, source = read_images(name)
+    images, labels = (x, y) if train else (x_test, y_test)
+    if subset:
+        images, labels = images[:subset], labels[:subset]
+    return (images.astype(np.float32) / 255.0)[:, None], np.asarray(labels, dtype=np.int64), source
+
+
+def binarize(images, rng: np.random.Generator) -> np.ndarray:
+    """Stochastic binarisation: each pixel is 1 with probability its grey value (as in the VAE
+    literature's binarised MNIST); float32 of 0s and 1s."""
+    return (rng.random(images.shape, dtype=np.float32) < images).astype(np.float32)
+
+
+def emoji_root() -> Path:
+    """The emoji folder: $MACROGRAD_DATA/emoji, else ../shared/data/emoji from the project root."""
+    base = os.environ.get("MACROGRAD_DATA")
+    if base and (Path(base) / "emoji").exists():
+        return Path(base) / "emoji"
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / "emoji"
+
+
+def emoji_images(size: int = 32, subset: int = 0):
+    """(images float32 (N, 3, size, size) in [0, 1], category ids int64, category names, names).
+
+    The 64x64 RGBA emoji are alpha-composited on white (transparent pixels carry arbitrary colour)
+    and downsampled by averaging 64/size x 64/size blocks (a box filter: no aliasing)."""
+    root = emoji_root()
+    if not (root / "emoji64.npz").exists():
+        raise FileNotFoundError(f"emoji_images: no emoji64.npz in {root}; set MACROGRAD_DATA to the shared data folder")
+    rgba = np.load(root / "emoji64.npz")["images"]
+    meta = json.loads((root / "emoji64.json").read_text())
+    if subset:
+        rgba, meta = rgba[:subset], meta[:subset]
+    if 64 % size:
+        raise ValueError(f"emoji_images: size must divide 64, got {size}")
+    rgba = rgba.astype(np.float32) / 255.0
+    alpha = rgba[..., 3:]
+    rgb = rgba[..., :3] * alpha + (1.0 - alpha)  # on white
+    k = 64 // size
+    rgb = rgb.reshape(len(rgb), size, k, size, k, 3).mean(axis=(2, 4))
+    categories = sorted({m["category"] for m in json.loads((root / "emoji64.json").read_text())})
+    labels = np.array([categories.index(m["category"]) for m in meta], dtype=np.int64)
+    return np.ascontiguousarray(rgb.transpose(0, 3, 1, 2)), labels, categories, [m["name"] for m in meta]
+
+
+# -- time -----------------------------------------------------------------------------------------
+class Deadline:
+    """A wall-clock budget in minutes (0 = none): training stops at the first check past it."""
+
+    def __init__(self, minutes: float):
+        self.minutes = minutes
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def passed(self) -> bool:
+        return self.minutes > 0 and self.elapsed() > 60 * self.minutes
+
+
+# -- pictures -------------------------------------------------------------------------------------
+def tile_images(images, columns: int, pad: int = 1, background: float = 1.0) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] -> one (rows*(H+pad)+pad, columns*(W+pad)+pad, C) mosaic."""
+    images = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
+    n, c, h, w = images.shape
+    rows = math.ceil(n / columns)
+    canvas = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, c), background, dtype=np.float32)
+    for i in range(n):  # at most a few hundred small images
+        r, col = divmod(i, columns)
+        canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = \
+            images[i].transpose(1, 2, 0)
+    return canvas
+
+
+def save_grid(images, path, columns: int = 10, title: str = "", row_labels=None, scale: float = 0.9):
+    """Draw (N, C, H, W) images in [0, 1] as one grid PNG; grey images white-on-black, RGB as is.
+    row_labels: a label at the left of each row."""
+    from ..viz._figure import pyplot, save
+
+    plt = pyplot()
+    images = np.asarray(images, dtype=np.float32)
+    grey = images.shape[1] == 1
+    canvas = tile_images(images, columns, background=0.5 if grey else 1.0)
+    rows = math.ceil(len(images) / columns)
+    fig, ax = plt.subplots(figsize=(scale * columns + (1.0 if row_labels else 0.2), scale * rows + 0.5))
+    ax.imshow(canvas[..., 0] if grey else canvas, cmap="gray" if grey else None, vmin=0, vmax=1,
+              interpolation="nearest")
+    h = images.shape[2]
+    if row_labels:
+        ax.set_yticks([1 + r * (h + 1) + h / 2 for r in range(len(row_labels))])
+        ax.set_yticklabels(row_labels, fontsize=8)
+        ax.set_xticks([])
+        for side in ax.spines.values():
+            side.set_visible(False)
+    else:
+        ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return save(fig, path)
+
+
+def plot_losses(records, keys, path, title: str = "", x_key: str = "step"):
+    """Curves of `keys` (each a series in the JSON-lines records that carry it) against x_key."""
+    from ..viz._figure import pyplot, save
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key in keys:
+        points = [(r[x_key], r[key]) for r in records if key in r and x_key in r]
+        if points:
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, label=key, linewidth=1)
+    ax.set_xlabel(x_key)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return save(fig, path)
