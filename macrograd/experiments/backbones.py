@@ -66,8 +66,8 @@ class Config:
     seed: int = 0
 
 
-SMOKE = {"nets": ("mlp", "lenet5", "resnet18"), "epochs": 1, "train_subset": 256, "test_subset": 128,
-         "val_size": 64, "batch_size": 64, "latency_repeats": 2, "log_every": 1}
+SMOKE = {"nets": ("mlp", "lenet5"), "epochs": 1, "train_subset": 128, "test_subset": 128, "val_size": 64,
+         "batch_size": 64, "augment": "crop+flip", "latency_repeats": 2, "log_every": 1}
 
 
 def build(name: str):
