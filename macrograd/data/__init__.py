@@ -1,8 +1,8 @@
 """Data loading (PyTorch's `torch.utils.data`, plus the MNIST loaders and image transforms).
 
-    from macrograd.data import DataLoader, TensorDataset, MNIST, transforms
+    from macrograd.data import DataLoader, TensorDataset, MNIST, transforms, augment
 """
-from . import transforms
+from . import augment, transforms
 from .collate import default_collate, default_convert
 from .dataloader import DataLoader
 from .dataset import ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset, random_split
@@ -17,5 +17,5 @@ __all__ = [
     "DatasetNotFoundError", "DownloadError", "FashionMNIST", "IterableDataset", "MNIST",
     "RandomSampler", "SampleDataWarning", "Sampler", "SequentialSampler", "Subset",
     "SubsetRandomSampler", "TensorDataset", "default_collate", "default_convert", "random_split",
-    "transforms",
+    "augment", "transforms",
 ]
