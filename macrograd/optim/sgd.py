@@ -45,7 +45,9 @@ class SGD(Optimizer):
                         buf = state["momentum_buffer"] = grad.copy()
                     else:
                         buf *= momentum
-                        buf += (1 - dampening) * grad
+                        # Without dampening, add grad itself: (1 - 0) * grad would allocate a
+                        # copy of every gradient on every step for nothing.
+                        buf += grad if dampening == 0 else (1 - dampening) * grad
                     grad = grad + momentum * buf if group["nesterov"] else buf
                 p._data -= lr * grad
                 p._bump_version()
