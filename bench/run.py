@@ -75,6 +75,8 @@ def machine(threads: int, blas: str) -> dict:
         "numpy": np.__version__, "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(), "numpy_blas_threads": blas,
         "requested_threads": threads,
+        # Other work on the machine skews the timings of both libraries: say how busy it was.
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -158,7 +160,8 @@ def markdown(rows: list, info: dict) -> str:
         "",
         f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, NumPy {info['numpy']}, "
         f"PyTorch {info['torch']}.",
-        f"Threads: torch {info['torch_threads']}, NumPy BLAS {info['numpy_blas_threads']}.",
+        f"Threads: torch {info['torch_threads']}, NumPy BLAS {info['numpy_blas_threads']}. "
+        f"Load average at the start: {_fmt(info.get('load_average_1min'), '.1f')}.",
         "Time: median per full step (zero_grad, forward, loss, backward, optimizer step; inference: "
         "one forward under no_grad), alternating the libraries round by round after warm-up. "
         "Ratio = macrograd / torch (lower is better).",
