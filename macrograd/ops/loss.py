@@ -15,6 +15,7 @@ from ..autograd import Function, sum_to
 from ..backend import xp
 from ..tensor import Tensor
 from .dtypes import cast, float_operand, to_tensor
+from .elementwise import _sigmoid_array
 from .softmax import _log_softmax_array
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -357,15 +358,9 @@ class BCEWithLogitsLoss(ElementwiseLoss):
     def local_grads(ctx, g):
         x, t, softplus_neg, log_weight = ctx.saved
         pos_weight = ctx.params["pos_weight"]
-        dx = g * ((1 - t) - log_weight * _sigmoid(-x))
+        dx = g * ((1 - t) - log_weight * _sigmoid_array(-x))
         dt = g * (-x if pos_weight is None else (pos_weight - 1) * softplus_neg - x)
         return dx, dt
-
-
-def _sigmoid(x):
-    """sigmoid(x) without overflow for large |x|."""
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 class KLDivLoss(ElementwiseLoss):
