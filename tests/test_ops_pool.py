@@ -132,8 +132,10 @@ def test_interpolate_2d(size, mode, align_corners):
        st.sampled_from(["nearest", "bilinear"]), st.booleans())
 def test_interpolate_any_sizes(h, w, oh, ow, mode, align_corners):
     align = align_corners if mode == "bilinear" else None
+    # Upsampling 1 pixel to up to 20x20 sums up to 400 float32 gradients into one input pixel;
+    # the two libraries add them in different orders, so allow the rounding of such a sum.
     check(lambda L, x: F(L).interpolate(x, size=(oh, ow), mode=mode, align_corners=align),
-          randn(1, 2, h, w, seed=7), **TOL)
+          randn(1, 2, h, w, seed=7), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("size", [dict(scale_factor=2), dict(size=11), dict(scale_factor=0.5)])
