@@ -17,7 +17,7 @@ BLEU on the same test pairs).
 from __future__ import annotations
 
 import gzip
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -110,8 +110,9 @@ class CharBatches:
 
 
 # -- German-English sentence pairs ------------------------------------------------------------------
-@dataclass(frozen=True)
-class Pair:
+class Pair(NamedTuple):
+    """One sentence pair; unpacks as `de, en = pair`."""
+
     de: str  # source
     en: str  # target
 

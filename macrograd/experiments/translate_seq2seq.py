@@ -48,6 +48,7 @@ class Config:
     length_penalty: float = 1.0
     max_decode_len: int = 40
     train_subset: int = 0  # 0 = every (filtered) training pair
+    valid_subset: int = 0  # 0 = every (filtered) validation pair
     test_subset: int = 0  # 0 = all 1,000 test pairs
     beam_subset: int = 0  # beam search on the first n test pairs (0 = all; it is ~5x greedy's cost)
     examples: int = 10
@@ -55,7 +56,7 @@ class Config:
     seed: int = 0
 
 
-SMOKE = {"embedding_dim": 16, "hidden_size": 16, "epochs": 2, "train_subset": 256, "test_subset": 16, "beam_subset": 4,
+SMOKE = {"embedding_dim": 16, "hidden_size": 16, "epochs": 2, "train_subset": 256, "valid_subset": 64, "test_subset": 16, "beam_subset": 4,
          "batch_size": 32, "max_decode_len": 8, "examples": 3, "log_every": 2, "beam_size": 2, "max_vocab": 400}
 
 
@@ -74,8 +75,7 @@ class Corpus:
             return [p for p in pairs if len(_words(p.de)) <= config.max_tokens and len(_words(p.en)) <= config.max_tokens]
 
         train, valid = short(splits["train"]), short(splits["valid"])
-        if config.train_subset:
-            train = train[:config.train_subset]
+        train, valid = train[:config.train_subset or None], valid[:config.valid_subset or None]
         self.n_all_train = len(splits["train"])
         self.src_tok = WordTokenizer.from_texts([p.de for p in train], min_freq=config.min_freq, max_size=config.max_vocab)
         self.tgt_tok = WordTokenizer.from_texts([p.en for p in train], min_freq=config.min_freq, max_size=config.max_vocab)
