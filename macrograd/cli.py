@@ -5,6 +5,7 @@
     macrograd run mnist-mlp --set epochs=3 --set lr=3e-4 --out runs/short
     macrograd run mnist-mlp --resume                continue from runs/mnist-mlp/checkpoint.safetensors
     macrograd run fashion-study --smoke             the same code on a tiny budget (seconds)
+    macrograd bench [--only mlp ...]                macrograd vs PyTorch, from a source checkout
 """
 from __future__ import annotations
 
@@ -27,7 +28,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--smoke", action="store_true", help="a tiny budget (seconds), for tests")
     run.add_argument("--out", type=Path, default=None, help="the run folder (default: runs/NAME)")
     run.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    commands.add_parser("bench", add_help=False, help="time training steps against PyTorch (bench/run.py)")
     return parser
+
+
+def run_bench(argv) -> int:
+    """`macrograd bench ARGS` is `python -m bench.run ARGS`. bench/ sits beside the package in a
+    source checkout (it needs PyTorch, a test-only dependency, so it is not installed)."""
+    checkout = Path(__file__).resolve().parents[1]
+    if not (checkout / "bench" / "run.py").exists():
+        print("macrograd: error: bench/ is not here; run `macrograd bench` from a source checkout "
+              "installed with `pip install -e \".[test]\"`", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(checkout))
+    from bench.run import main as bench_main
+
+    return bench_main(argv)
 
 
 def main(argv=None) -> int:
@@ -35,6 +51,9 @@ def main(argv=None) -> int:
     from . import experiments
     from .experiments.config import ConfigError, apply_overrides, describe
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        return run_bench(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "list":

@@ -69,3 +69,12 @@ def test_blas_threads_are_limited_while_timing_and_restored(tmp_path, monkeypatc
                      "--no-memory", "--out", str(tmp_path)]) == 0
     assert seen and set(seen) == {1}
     assert blas() == before
+
+
+def test_macrograd_bench_command_runs_the_runner(tmp_path):
+    from macrograd.cli import main
+
+    status = main(["bench", "--only", "W1 mlp", "--steps", "1", "--rounds", "1", "--warmup", "0",
+                   "--scale", "64", "--threads", "1", "--no-memory", "--out", str(tmp_path)])
+    assert status == 0
+    assert "W1 mlp" in (tmp_path / "results.md").read_text()
