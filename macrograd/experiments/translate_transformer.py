@@ -54,6 +54,7 @@ class Config:
     length_penalty: float = 1.0
     max_decode_len: int = 40
     train_subset: int = 0  # 0 = every (filtered) training pair
+    valid_subset: int = 0  # 0 = every (filtered) validation pair
     test_subset: int = 0  # 0 = all 1,000 test pairs
     beam_subset: int = 200  # beam search on the first n test pairs (0 = all; one sentence at a time)
     examples: int = 10
@@ -64,7 +65,7 @@ class Config:
 
 
 SMOKE = {"d_model": 16, "nhead": 2, "num_encoder_layers": 1, "num_decoder_layers": 1, "dim_feedforward": 32,
-         "epochs": 2, "train_subset": 256, "test_subset": 16, "beam_subset": 3, "batch_size": 32, "max_decode_len": 8,
+         "epochs": 2, "train_subset": 256, "valid_subset": 64, "test_subset": 16, "beam_subset": 3, "batch_size": 32, "max_decode_len": 8,
          "examples": 3, "log_every": 2, "beam_size": 2, "max_vocab": 400, "warmup_steps": 4, "attention_sentences": 1}
 
 
