@@ -67,7 +67,9 @@ def plot_filters(weight, path, title: str = "first-layer filters", columns: int 
     limit = float(np.abs(kernels).max()) or 1.0
     canvas = _mosaic(kernels, columns)
     fig, ax = plt.subplots(figsize=(1.0 + 1.1 * columns, 0.8 + 1.1 * math.ceil(len(kernels) / columns)))
-    image = ax.imshow(canvas, cmap="bwr", vmin=-limit, vmax=limit)
+    cmap = plt.get_cmap("bwr").copy()
+    cmap.set_bad("0.75")  # the gaps between filters grey, so a white (zero) weight stays visible
+    image = ax.imshow(canvas, cmap=cmap, vmin=-limit, vmax=limit)
     ax.axis("off")
     fig.colorbar(image, ax=ax, shrink=0.8)
     ax.set_title(title + ("" if w.shape[1] == 1 else " (mean over input channels)"), fontsize=10)
