@@ -70,6 +70,11 @@ def test_gpt_shakespeare_matches_the_torch_reference(tmp_path):
     for name in ("config.json", "metrics.jsonl", "summary.json", "curves.png", "samples.md", "model.safetensors"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert len(summary["samples"][0]) > 0
+    # resumed, with the twin's result read from a file (as `gpt_torch.py --torch-only --out` writes it)
+    again = gpt_shakespeare.run(smoke(gpt_shakespeare, max_iters=4, lr_decay_iters=4, eval_interval=2, sample_tokens=10,
+                                      torch_result=str(tmp_path / "torch_result.json")), tmp_path, resume=True)
+    assert again["torch_reference"].startswith("ran apart")
+    assert again["val_loss_difference"] == summary["val_loss_difference"]
 
 
 def test_gpt_bpe_variant(tmp_path):

@@ -71,6 +71,7 @@ class Config:
     num_samples: int = 2
     max_chars: int = 0  # 0 = the whole text
     torch_reference: bool = True  # also train the identical PyTorch model (when torch is importable)
+    torch_result: str = ""  # a JSON file from `gpt_torch.py --torch-only --out FILE` (the twin run apart)
     seed: int = 0
 
 
@@ -262,19 +263,26 @@ def run(config: Config, out, resume: bool = False) -> dict:
     if config.tokenizer == "bpe":
         summary["val_loss_per_char"] = result["val_loss"] / data.chars_per_token
     reference, why_not = (None, "config.torch_reference is off")
-    if config.torch_reference:
+    if config.torch_result:
+        # the twin trained apart (in parallel) by tests/reference/gpt_torch.py with the same config
+        reference = "file"
+        ref = json.loads(Path(config.torch_result).read_text())
+        print(f"PyTorch result read from {config.torch_result}")
+    elif config.torch_reference:
         reference, why_not = _torch_reference()
+        if reference is not None:
+            print("the same run in PyTorch")
+            ref = reference.train_reference(config, vocab, init_state, data.train_ids, data.val_curve, data.val_final)
     torch_history = None
     if reference is not None:
-        print("the same run in PyTorch")
-        ref = reference.train_reference(config, vocab, init_state, data.train_ids, data.val_curve, data.val_final)
         torch_history = ref["history"]
         run_folder.write_json("torch_result.json", ref)
         summary.update(torch_val_loss=ref["val_loss"], torch_seconds_per_step=ref["seconds_per_step"],
                        val_loss_difference=result["val_loss"] - ref["val_loss"])
     else:
         print(f"NOTE: no PyTorch reference: {why_not}")
-    summary["torch_reference"] = "ran" if reference is not None else f"not run: {why_not}"
+    summary["torch_reference"] = ("ran apart: " + config.torch_result if reference == "file"
+                                  else "ran" if reference is not None else f"not run: {why_not}")
 
     samples = sample(model, data.tokenizer, config)
     run_folder.write_text("samples.md", "\n".join(
