@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -45,6 +46,7 @@ def save_served_model(path, model, name: str, kwargs: dict, input_shape, **info)
     meta = ServeInfo(name, dict(kwargs), list(input_shape), **info)
     if meta.kind not in ("image", "vector"):
         raise ValueError(f"save_served_model: kind must be 'image' or 'vector', got {meta.kind!r}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     save(model.state_dict(), path, metadata={METADATA_KEY: json.dumps(asdict(meta))})
 
 
