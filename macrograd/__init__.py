@@ -32,3 +32,14 @@ int = int32
 short = int16
 
 __version__ = "0.1.0"
+
+# Parts with optional dependencies (the onnx, serve extras) load on first use: mg.onnx.export(...).
+_LAZY_SUBPACKAGES = ("onnx", "quantization", "serve", "viz", "train", "experiments")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'macrograd' has no attribute {name!r}")

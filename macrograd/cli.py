@@ -28,7 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--smoke", action="store_true", help="a tiny budget (seconds), for tests")
     run.add_argument("--out", type=Path, default=None, help="the run folder (default: runs/NAME)")
     run.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    run.add_argument("--diagnose", action="store_true",
+                     help="record per-layer training diagnostics (diagnostics*.jsonl and .png in the run folder)")
     commands.add_parser("bench", add_help=False, help="time training steps against PyTorch (bench/run.py)")
+    commands.add_parser("serve", add_help=False, help="serve a trained classifier over HTTP (macrograd serve CHECKPOINT)")
     return parser
 
 
@@ -54,6 +57,10 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
         return run_bench(argv[1:])
+    if argv[:1] == ["serve"]:  # its own options: macrograd serve --help
+        from .serve import main as serve_main
+
+        return serve_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "list":
@@ -75,7 +82,13 @@ def main(argv=None) -> int:
     print(f"macrograd run {args.name}{' (smoke)' if args.smoke else ''} -> {out}")
     print(describe(config))
     start = time.perf_counter()
+    from .experiments import common
+
+    common.set_diagnose(args.diagnose)
     summary = module.run(config, out=out, resume=args.resume)
+    if args.diagnose and not any(Path(out).glob("**/diagnostics*.jsonl")):
+        print(f"macrograd: note: {args.name} does not train through the shared classifier loop, "
+              f"so --diagnose recorded nothing", file=sys.stderr)
     print(f"done in {time.perf_counter() - start:.1f}s; summary in {out / 'summary.json'}")
     for key, value in summary.items():
         if isinstance(value, (int, float, str)) and not isinstance(value, bool):

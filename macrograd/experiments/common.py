@@ -219,6 +219,16 @@ def make_schedule(name: str, optimizer, epochs: int, steps_per_epoch: int):
 
 
 # -- one classifier run ---------------------------------------------------------------------------
+# `macrograd run NAME --diagnose` turns this on: every classifier trained through
+# train_classifier then records training diagnostics and draws them beside its metrics.
+DIAGNOSE = False
+
+
+def set_diagnose(enabled: bool) -> None:
+    global DIAGNOSE
+    DIAGNOSE = bool(enabled)
+
+
 def train_classifier(model, optimizer, scheduler, interval, train_loader, val_loader, *, epochs: int,
                      run: RunFolder, resume: bool = False, patience: int = 0, progress: bool = True,
                      log_every: int = 10, metrics_name: str = "metrics.jsonl", checkpoint_name: str = "checkpoint.safetensors",
@@ -234,12 +244,22 @@ def train_classifier(model, optimizer, scheduler, interval, train_loader, val_lo
     if patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=patience))
     callbacks.append(Checkpoint(run.file(checkpoint_name), run.file(best_name), monitor=monitor, mode="max"))
+    diagnostics_name = metrics_name.replace("metrics", "diagnostics")
+    if DIAGNOSE:
+        from ..train.diagnostics import Diagnostics
+
+        callbacks.append(Diagnostics(run.file(diagnostics_name), every=log_every))
     checkpoint = run.file(checkpoint_name)
     start = time.perf_counter()
     history = fit(model, optimizer, CrossEntropyLoss(), train_loader, epochs=epochs, val_loader=val_loader,
                   scheduler=scheduler, scheduler_interval=interval, callbacks=callbacks,
                   resume_from=checkpoint if resume else None)
-    return history, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if DIAGNOSE:
+        from ..viz.diagnostics import plot_diagnostics
+
+        plot_diagnostics(run.file(diagnostics_name), run.file(diagnostics_name.replace(".jsonl", ".png")))
+    return history, seconds
 
 
 def test_report(model, test_loader, run: RunFolder, class_names, image_side: int = 28, prefix: str = "",
