@@ -80,3 +80,27 @@ def test_every_experiment_has_the_protocol():
     with pytest.raises(ConfigError, match="unknown experiment 'nope'; valid experiments: ") as error:
         experiments.get("nope")
     assert all(name in str(error.value) for name in experiments.names())
+
+
+def test_diagnose_adds_diagnostics_to_a_classifier_run(tmp_path, capsys):
+    import json
+
+    from macrograd.experiments import common
+
+    try:
+        assert main(["run", "mnist-mlp", "--smoke", "--diagnose", "--out", str(tmp_path)]) == 0
+    finally:
+        common.set_diagnose(False)
+    records = [json.loads(line) for line in (tmp_path / "diagnostics.jsonl").read_text().splitlines()]
+    assert records and (tmp_path / "diagnostics.png").stat().st_size > 0
+    assert "note" not in capsys.readouterr().err
+
+
+def test_diagnose_says_when_an_experiment_records_nothing(tmp_path, capsys):
+    from macrograd.experiments import common
+
+    try:
+        assert main(["run", "optim-playground", "--smoke", "--diagnose", "--out", str(tmp_path)]) == 0
+    finally:
+        common.set_diagnose(False)
+    assert "--diagnose recorded nothing" in capsys.readouterr().err
