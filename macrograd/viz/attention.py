@@ -21,6 +21,7 @@ A module called several times (a decoder run once per generated token) keeps eve
 from __future__ import annotations
 
 import math
+import textwrap
 from contextlib import contextmanager
 
 import numpy as np
@@ -181,6 +182,11 @@ def _draw(ax, weights, x_labels, y_labels, title, vmax):
     ax.set_title(title, fontsize=8)
 
 
+def _short(name: str) -> str:
+    """The last three parts of a module name (layers.1.multihead_attn): panel titles stay narrow."""
+    return ".".join(name.split(".")[-3:])
+
+
 def _check_labels(labels, size, axis, who):
     if labels is not None and len(labels) != size:
         raise ValueError(f"{who}: {len(labels)} {axis} labels for a map with {size} {axis} positions")
@@ -217,15 +223,15 @@ def plot_attention_grid(maps, path, layers=None, heads=None, sample=0, x_labels=
     _check_labels(x_labels, first.shape[1], "key", "plot_attention_grid")
     _check_labels(y_labels, first.shape[0], "query", "plot_attention_grid")
     plt = pyplot()
-    cell = max(2.2, min(5.0, 0.12 * max(first.shape) + 1.2))
+    cell = max(2.8, min(5.0, 0.12 * max(first.shape) + 1.2))
     fig, axes = plt.subplots(len(layers), len(heads), figsize=(cell * len(heads), cell * len(layers)), squeeze=False)
     for r, layer in enumerate(layers):
         for c, head in enumerate(heads):
             weights = _select(maps, layer, head, sample)
             _draw(axes[r][c], weights, x_labels if r == len(layers) - 1 else None, y_labels if c == 0 else None,
-                  f"{maps.name(layer)}\nhead {head}", vmax)
+                  f"{_short(maps.name(layer))}\nhead {head}", vmax)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(textwrap.fill(title, width=int(28 * len(heads)) + 20), fontsize=9)
     return save(fig, path)
 
 
