@@ -201,6 +201,13 @@ def plot_accuracy_vs_compute(results, path, title=""):
     for r, x, y in zip(results, macs, acc):
         ax.annotate(r["net"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ticks = [t for t in (1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8, 2e8, 5e8, 1e9)
+             if macs.min() / 1.5 <= t <= macs.max() * 1.5]
+    ax.set_xticks(ticks)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e6:g}M"))
+    ax.xaxis.set_minor_formatter(NullFormatter())  # log-scale minor labels overlap
     ax.set_xlabel("multiply-accumulates per image")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title or "accuracy vs compute (marker area ~ parameters)")
@@ -230,7 +237,8 @@ def run(config: Config, out, resume: bool = False) -> dict:
         # rewrite the table after every net, so a long study shows its progress
         run_folder.write_text("results.md", table(results, config))
     plot_accuracy_vs_compute(results, run_folder.file("accuracy_vs_compute.png"),
-                             title=f"Fashion-MNIST: accuracy vs compute ({config.epochs} epochs)")
+                             title=f"Fashion-MNIST: accuracy vs compute ({config.epochs} epochs on "
+                                   f"{len(images.x_train):,} images)")
     best = max(results, key=lambda r: r["test_acc"])
     summary = {
         "best_net": best["net"],

@@ -67,8 +67,8 @@ def plot_filters(weight, path, title: str = "first-layer filters", columns: int 
     limit = float(np.abs(kernels).max()) or 1.0
     canvas = _mosaic(kernels, columns)
     fig, ax = plt.subplots(figsize=(1.0 + 1.1 * columns, 0.8 + 1.1 * math.ceil(len(kernels) / columns)))
-    cmap = plt.get_cmap("bwr").copy()
-    cmap.set_bad("0.75")  # the gaps between filters grey, so a white (zero) weight stays visible
+    # the gaps between filters grey, so a white (zero) weight stays visible
+    cmap = plt.get_cmap("bwr").with_extremes(bad="0.75")
     image = ax.imshow(canvas, cmap=cmap, vmin=-limit, vmax=limit)
     ax.axis("off")
     fig.colorbar(image, ax=ax, shrink=0.8)
