@@ -17,6 +17,9 @@ EXPERIMENTS = {
     "mnist-mlp": "macrograd.experiments.mnist_mlp",
     "fashion-study": "macrograd.experiments.fashion_study",
     "word2vec": "macrograd.experiments.word2vec",
+    "mnist-lenet": "macrograd.experiments.mnist_lenet",
+    "backbones": "macrograd.experiments.backbones",
+    "cnn-inside": "macrograd.experiments.inside_cnn",
 }
 
 
