@@ -95,7 +95,8 @@ def load_images(name: str, train_subset: int = 0, val_size: int = 5000, test_sub
     mean, std = x_float[train_idx].mean(), x_float[train_idx].std()
 
     def prepare(images):
-        return ((images.reshape(len(images), -1).astype(np.float32) / 255.0 - mean) / std).astype(np.float32)
+        flat = images.reshape(len(images), x_float.shape[1])  # explicit width: an empty split has no -1
+        return ((flat.astype(np.float32) / 255.0 - mean) / std).astype(np.float32)
 
     return ImageData(prepare(x[train_idx]), y[train_idx], prepare(x[val_idx]), y[val_idx],
                      prepare(x_test), y_test, str(source))
