@@ -91,31 +91,37 @@ def tile_images(images, columns: int, pad: int = 1, background: float = 1.0) -> 
     return canvas
 
 
-def save_grid(images, path, columns: int = 10, title: str = "", row_labels=None, scale: float = 0.9):
-    """Draw (N, C, H, W) images in [0, 1] as one grid PNG; grey images white-on-black, RGB as is.
-    row_labels: a label at the left of each row."""
-    from ..viz._figure import pyplot, save
+def write_png(path, image) -> Path:
+    """Write an (H, W) or (H, W, 3) uint8 array as a PNG with zlib alone: sample grids need no
+    matplotlib (importing and laying out a figure costs more than the whole smoke run)."""
+    import struct
+    import zlib
 
-    plt = pyplot()
+    image = np.asarray(image, dtype=np.uint8)
+    if image.ndim == 2:
+        image = image[..., None]
+    h, w, c = image.shape
+    color_type = {1: 0, 3: 2}[c]  # greyscale or RGB
+    raw = np.concatenate([np.zeros((h, 1), np.uint8), image.reshape(h, w * c)], axis=1)  # filter 0 per row
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + chunk(b"IEND", b""))
+    return path
+
+
+def save_grid(images, path, columns: int = 10, zoom: int = 2, title: str = "") -> Path:
+    """(N, C, H, W) images in [0, 1] as one PNG mosaic (grey on a mid-grey frame, RGB on white),
+    each pixel drawn zoom x zoom. Rows and columns are described where the picture is shown
+    (`title` is accepted for the record but not drawn)."""
     images = np.asarray(images, dtype=np.float32)
-    grey = images.shape[1] == 1
-    canvas = tile_images(images, columns, background=0.5 if grey else 1.0)
-    rows = math.ceil(len(images) / columns)
-    fig, ax = plt.subplots(figsize=(scale * columns + (1.0 if row_labels else 0.2), scale * rows + 0.5))
-    ax.imshow(canvas[..., 0] if grey else canvas, cmap="gray" if grey else None, vmin=0, vmax=1,
-              interpolation="nearest")
-    h = images.shape[2]
-    if row_labels:
-        ax.set_yticks([1 + r * (h + 1) + h / 2 for r in range(len(row_labels))])
-        ax.set_yticklabels(row_labels, fontsize=8)
-        ax.set_xticks([])
-        for side in ax.spines.values():
-            side.set_visible(False)
-    else:
-        ax.axis("off")
-    if title:
-        ax.set_title(title, fontsize=9)
-    return save(fig, path)
+    canvas = tile_images(images, columns, background=0.5 if images.shape[1] == 1 else 1.0)
+    canvas = canvas.repeat(zoom, axis=0).repeat(zoom, axis=1)
+    return write_png(path, np.round(canvas * 255).astype(np.uint8))
 
 
 def plot_losses(records, keys, path, title: str = "", x_key: str = "step"):

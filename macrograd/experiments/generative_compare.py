@@ -119,10 +119,8 @@ def run(config: Config, out, resume: bool = False) -> dict:
             "effective_classes": float(np.exp(-(shares[shares > 0] * np.log(shares[shares > 0])).sum())),
         })
     rows["DDPM"]["class_agreement"] = evaluator.agreement(samples["DDPM"], labels)
-    real = evaluator.real_mu is not None
     grid = np.concatenate([images[:20] for images in samples.values()])
-    save_grid(grid, run_folder.file("compare.png"), columns=10, scale=0.7,
-              row_labels=[name for name in samples for _ in range(2)],
+    save_grid(grid, run_folder.file("compare.png"), columns=10,
               title=f"MNIST samples: VAE, DCGAN, DDPM (Frechet distance on LeNet-5 features, n={n})")
     lines = ["| model | Frechet distance (LeNet-5 features) | effective classes | class agreement | test -ELBO (nats) |",
              "| --- | --- | --- | --- | --- |"]
@@ -133,7 +131,7 @@ def run(config: Config, out, resume: bool = False) -> dict:
     table = "\n".join(lines) + "\n"
     run_folder.write_text("compare.md", table)
     print(table)
-    summary = {"models": rows, "classifier_test_acc": accuracy, "n_eval": n, "real_stats": real,
+    summary = {"models": rows, "classifier_test_acc": accuracy, "n_eval": n,
                "runs": {"vae": str(vae_path), "gan": str(gan_path), "ddpm": str(ddpm_path)},
                "note": "Frechet distance on LeNet-5 penultimate features, not Inception FID"}
     run_folder.write_json("summary.json", summary)

@@ -159,7 +159,7 @@ def draw_manifold(model, path, n: int = 20):
     quantiles = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.5 / n, 1 - 0.5 / n, n)], dtype=np.float32)
     z1, z2 = np.meshgrid(quantiles, quantiles[::-1])  # columns: z1 rising; rows: z2 falling (top = largest)
     grid = np.stack([z1.ravel(), z2.ravel()], 1)
-    save_grid(decoder_mean(model, grid), path, columns=n, scale=0.45,
+    save_grid(decoder_mean(model, grid), path, columns=n, zoom=1,
               title="2-D latent manifold: decoder means on the prior's quantile grid")
 
 
