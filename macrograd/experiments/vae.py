@@ -13,7 +13,6 @@ a pixel is 1 with probability its grey value); the test set is binarised once wi
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
