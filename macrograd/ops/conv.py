@@ -24,10 +24,6 @@ from ..backend import xp
 from ..tensor import Tensor
 from .dtypes import to_tensor
 
-# Keep the im2col matrix for backward when it is at most this big; bigger ones are rebuilt
-# from the (much smaller) padded input in backward, trading one strided copy for memory.
-_KEEP_COLS_BYTES = 64 * 2**20
-
 
 # -- argument handling -------------------------------------------------------------------------
 def _tuple(value, n, name, op):
@@ -103,6 +99,98 @@ def _col2im(cols, padded_hw, kernel, stride, dilation, out_hw):
     return out
 
 
+# -- chunked im2col for Conv2d ---------------------------------------------------------------
+# Bytes of im2col matrix per chunk of images: a few MB, so that it stays in the L2/L3 cache
+# between being written by the im2col copy and read by the GEMM.
+_CHUNK_BYTES = 2 * 2**20
+# A batch whose whole im2col matrix is one chunk of at most this size keeps it for backward
+# (it is small); any other is rebuilt chunk by chunk from x in backward.
+_KEEP_COLS_BYTES = _CHUNK_BYTES
+
+
+def _chunk_images(n, column_elements, itemsize):
+    """How many images' columns (column_elements each) fit in one chunk (at least 1)."""
+    return max(1, min(n, _CHUNK_BYTES // max(1, column_elements * itemsize)))
+
+
+class _Columns:
+    """Iterate over the batch in chunks of images: (start, stop, cols) with cols the chunk's
+    im2col matrix (groups, C/groups kH kW, m OH OW), written into one buffer reused by every
+    chunk (valid until the next one). Padding goes through a zero-bordered buffer whose border
+    is written once: each chunk copies only its interior."""
+
+    def __init__(self, x, kernel, stride, dilation, pads, out_hw, groups, step=None):
+        n, c, h, w = x.shape
+        self.x, self.kernel, self.stride, self.dilation = x, kernel, stride, dilation
+        self.pads, self.out_hw, self.groups = pads, out_hw, groups
+        self.step = step or _chunk_images(n, c * kernel[0] * kernel[1] * out_hw[0] * out_hw[1], x.itemsize)
+
+    def __iter__(self):
+        x, (kh, kw), pads, out_hw = self.x, self.kernel, self.pads, self.out_hw
+        n, c, h, w = x.shape
+        top, bottom, left, right = pads
+        step = self.step
+        padded = None
+        if top or bottom or left or right:
+            padded = xp.zeros((step, c, h + top + bottom, w + left + right), dtype=x.dtype)
+        # One strided view for the whole call (as_strided costs ~50 us), sliced per chunk.
+        windows = _windows_nchw(x if padded is None else padded, self.kernel, self.stride,
+                                self.dilation, out_hw)
+        buffer = xp.empty((c, kh, kw, step, *out_hw), dtype=x.dtype)
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            m = stop - start
+            if padded is None:
+                view = windows[:, :, :, start:stop]
+            else:
+                padded[:m, :, top:top + h, left:left + w] = x[start:stop]
+                view = windows[:, :, :, :m]
+            cols = buffer[:, :, :, :m]
+            xp.copyto(cols, view)
+            yield start, stop, cols.reshape(self.groups, -1, m * out_hw[0] * out_hw[1])
+
+
+def _windows_nchw(x, kernel, stride, dilation, out_hw):
+    """The (C, kH, kW, N, OH, OW) strided view of x (N, C, Hp, Wp): element [c, i, j, n, y, x]
+    is x[n, c, y sH + i dH, x sW + j dW]. No copy."""
+    n, c = x.shape[:2]
+    sn, sc, sh, sw = x.strides
+    return xp.lib.stride_tricks.as_strided(
+        x, shape=(c, *kernel, n, *out_hw),
+        strides=(sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1]),
+        writeable=False)
+
+
+def _valid(out, offset, stride, pad, size):
+    """For one kernel offset along one axis: the output positions whose input position
+    y s + offset - pad lies inside [0, size), and those input positions, as two slices."""
+    first = max(0, -((offset - pad) // stride))  # ceil((pad - offset) / stride)
+    last = min(out - 1, (size - 1 + pad - offset) // stride)
+    if last < first:
+        return None
+    start = first * stride + offset - pad
+    return slice(first, last + 1), slice(start, start + (last - first) * stride + 1, stride)
+
+
+def _col2im_chunk(dx, dcols, stride, dilation, pads, out_hw, buffer):
+    """dx (m, C, H, W) = col2im(dcols (C, kH, kW, m, OH, OW)): each kernel offset's slice of
+    dcols added onto the input pixels it was read from, clipped to the unpadded input (the
+    padding's share is dropped rather than summed into a border and cropped). The sums run in
+    `buffer` (C, >= m, H, W), laid out like dcols so that every add walks both contiguously."""
+    _, kh, kw, m = dcols.shape[:4]
+    h, w = dx.shape[2:]
+    acc = buffer[:, :m]
+    acc.fill(0)
+    for i in range(kh):
+        rows = _valid(out_hw[0], i * dilation[0], stride[0], pads[0], h)
+        if rows is None:
+            continue
+        for j in range(kw):
+            cols = _valid(out_hw[1], j * dilation[1], stride[1], pads[2], w)
+            if cols is not None:
+                acc[:, :, rows[1], cols[1]] += dcols[:, i, j, :, rows[0], cols[0]]
+    dx[...] = acc.transpose(1, 0, 2, 3)
+
 def _nchw(flat, channels, n, hw):
     """A GEMM result (channels, N H W) as a contiguous (N, channels, H, W) array."""
     return xp.ascontiguousarray(flat.reshape(channels, n, *hw).transpose(1, 0, 2, 3))
@@ -137,46 +225,72 @@ def _t_matmul(a, b):
 # -- the Functions -----------------------------------------------------------------------------
 class Conv2d(Function):
     """y[n,o] = b[o] + sum_{c,i,j} W[o,c,i,j] x_pad[n, c, y s + i d, x s + j d]   (y = W @ cols);
-    dW = dy @ cols^T,  db = sum_{n,y,x} dy,  dx = col2im(W^T @ dy)"""
+    dW = dy @ cols^T,  db = sum_{n,y,x} dy,  dx = col2im(W^T @ dy)
+
+    The batch is processed a few images at a time (_CHUNK_BYTES of im2col matrix per chunk,
+    in buffers reused from chunk to chunk): each chunk's matrix is written and read by the
+    GEMM while it is still in cache, nothing of 9x the input's size is ever allocated (a
+    fresh 75 MB array costs as much in page faults as the GEMM), and backward keeps only x,
+    rebuilding each chunk's columns instead of saving them all from forward."""
 
     def forward(ctx, x, weight, *bias, stride, pads, dilation, groups):
         n, c, h, w = x.shape
         o, _, kh, kw = weight.shape
         top, bottom, left, right = pads
-        hp, wp = h + top + bottom, w + left + right
-        out_hw = ((hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1,
-                  (wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1)
-        xcn = _pad_cn(x, pads)
-        cols = _im2col(xcn, (kh, kw), stride, dilation, out_hw, groups)
-        wg = weight.reshape(groups, o // groups, -1)
-        y = _gemm(wg, cols).reshape(o, -1)  # (O, N OH OW)
-        if bias:
-            y += bias[0][:, None]
+        out_hw = ((h + top + bottom - dilation[0] * (kh - 1) - 1) // stride[0] + 1,
+                  (w + left + right - dilation[1] * (kw - 1) - 1) // stride[1] + 1)
         ctx.geometry = (x.shape, (kh, kw), stride, dilation, pads, out_hw, groups)
-        needs_w = ctx.needs_input_grad[1]
-        keep = needs_w and cols.nbytes <= _KEEP_COLS_BYTES
+        wg = weight.reshape(groups, o // groups, -1)
+        y = xp.empty((n, o, *out_hw), dtype=x.dtype)
+        columns = _Columns(x, (kh, kw), stride, dilation, pads, out_hw, groups)
+        for start, stop, cols in columns:
+            chunk = _gemm(wg, cols).reshape(o, stop - start, *out_hw)  # (O, m, OH, OW)
+            y[start:stop] = chunk.transpose(1, 0, 2, 3)
+        if bias:
+            y += bias[0].reshape(1, o, 1, 1)
+        need_w = ctx.needs_input_grad[1]
+        keep = need_w and 0 < n <= columns.step and cols.nbytes <= _KEEP_COLS_BYTES
         ctx.save(weight if ctx.needs_input_grad[0] else None,
-                 cols if keep else None, xcn if needs_w and not keep else None)
-        return _nchw(y, o, n, out_hw)
+                 x if need_w and not keep else None, cols if keep else None)
+        return y
 
     def backward(ctx, dy):
-        weight, cols, xcn = ctx.saved
+        weight, x, kept = ctx.saved
         (n, c, h, w), kernel, stride, dilation, pads, out_hw, groups = ctx.geometry
         o = dy.shape[1]
-        dyg = _cn_flat(dy, groups)  # (groups, O/groups, N OH OW)
-        dx = dw = db = None
-        if ctx.needs_input_grad[0]:
-            dcols = _t_matmul(weight.reshape(groups, o // groups, -1), dyg)
-            dcols = dcols.reshape(c, *kernel, n, *out_hw)
-            top, bottom, left, right = pads
-            dxcn = _col2im(dcols, (h + top + bottom, w + left + right), kernel, stride, dilation, out_hw)
-            dx = xp.ascontiguousarray(dxcn[:, :, top:top + h, left:left + w].transpose(1, 0, 2, 3))
-        if ctx.needs_input_grad[1]:
-            if cols is None:
-                cols = _im2col(xcn, kernel, stride, dilation, out_hw, groups)
-            dw = _matmul_t(dyg, cols).reshape(o, c // groups, *kernel)
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        dx = xp.empty((n, c, h, w), dtype=dy.dtype) if need_x else None
+        dw = None
+        wg = weight.reshape(groups, o // groups, -1) if need_x else None
+        step = _chunk_images(n, c * kernel[0] * kernel[1] * out_hw[0] * out_hw[1], dy.itemsize)
+        columns = None
+        if need_w:
+            columns = iter([(0, n, kept)] if kept is not None else
+                           _Columns(x, kernel, stride, dilation, pads, out_hw, groups, step))
+        dyt = xp.empty((o, step, *out_hw), dtype=dy.dtype)  # dy's chunk as (O, m, OH, OW)
+        sums = xp.empty((c, step, h, w), dtype=dy.dtype) if need_x else None  # col2im's
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            m = stop - start
+            dyc = dyt[:, :m]
+            xp.copyto(dyc, dy[start:stop].transpose(1, 0, 2, 3))
+            dyg = dyc.reshape(groups, o // groups, -1)  # (groups, O/groups, m OH OW)
+            if need_w:
+                cols = next(columns)[2]
+                part = _matmul_t(dyg, cols)
+                if dw is None:
+                    dw = part
+                else:
+                    dw += part
+            if need_x:
+                dcols = _t_matmul(wg, dyg).reshape(c, *kernel, m, *out_hw)
+                _col2im_chunk(dx[start:stop], dcols, stride, dilation, pads, out_hw, sums)
+        if need_w:
+            dw = xp.zeros_like(weight if weight is not None else dy, shape=(o, c // groups, *kernel)) \
+                if dw is None else dw.reshape(o, c // groups, *kernel)  # no images: dW = 0
+        db = None
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
-            db = dyg.reshape(o, -1).sum(axis=1)
+            db = dy.sum(axis=(0, 2, 3))
         return (dx, dw, db)[:len(ctx.needs_input_grad)]
 
 
