@@ -37,7 +37,7 @@ class Config:
     test_subset: int = 0  # 0 = all 10,000 test images
     manifold_epochs: int = 2  # epochs of the extra 2-D VAE drawn as the manifold (0 = none)
     manifold_channels: int = 16
-    time_limit_min: float = 0.0  # stop training at the first epoch end past this (0 = no limit)
+    time_limit_min: float = 0.0  # stop at the first epoch end past this (0 = none); the 2-D VAE shares it
     log_every: int = 20
     seed: int = 0
 
@@ -165,7 +165,7 @@ def draw_manifold(model, path, n: int = 20):
 def run(config: Config, out, resume: bool = False) -> dict:
     from ..io import save
     from ..models.vae import LIKELIHOODS, conv_vae
-    from ..train import MetricsLog, read_jsonl
+    from ..train import MetricsLog
     from .generative_common import Deadline, plot_losses
 
     if config.likelihood not in LIKELIHOODS:
@@ -190,16 +190,18 @@ def run(config: Config, out, resume: bool = False) -> dict:
     summary = {**result, "epochs_run": len(history), "final_train_loss": history[-1]["train_loss"],
                "train_seconds": round(seconds, 1), "latent_dim": config.latent_dim, "likelihood": config.likelihood,
                "beta": config.beta, "data": source}
+    run_folder.write_json("summary.json", summary)  # now, so that a long manifold stage cannot lose it
+    plot_losses(log.records, ["train_loss"], run_folder.file("curves.png"),
+                title=f"VAE training loss (-ELBO with beta={config.beta}, nats per image)")
     if config.latent_dim == 2:
         draw_manifold(model, run_folder.file("manifold.png"))
     elif config.manifold_epochs > 0:
+        # the 2-D VAE for the picture shares the time limit: at least one epoch, more while time is left
         flat = Config(**{**config.__dict__, "latent_dim": 2, "channels": config.manifold_channels})
         small = conv_vae(2, channels=config.manifold_channels)
-        train_vae(small, x_train, flat, rng, log.log, config.manifold_epochs, Deadline(0), tag="manifold_")
+        train_vae(small, x_train, flat, rng, log.log, config.manifold_epochs, deadline, tag="manifold_")
         summary["manifold_test_nelbo"] = evaluate_nelbo(small, x_test, flat)["test_nelbo"]
         draw_manifold(small, run_folder.file("manifold.png"))
+        run_folder.write_json("summary.json", summary)
     log.close()
-    plot_losses(read_jsonl(run_folder.metrics_path), ["train_loss"], run_folder.file("curves.png"),
-                title=f"VAE training loss (-ELBO with beta={config.beta}, nats per image)")
-    run_folder.write_json("summary.json", summary)
     return summary
