@@ -139,6 +139,16 @@ def test_polarity_sets_load_in_every_language():
         load_polarity("xx")
 
 
+def test_split_prefixes_are_random_samples():
+    """The polarity files list all positives first: a training subset must still hold both classes."""
+    from macrograd.experiments.text_common import load_polarity, split
+
+    _, labels = load_polarity("en")
+    train, test = split(len(labels), 0.2, seed=0)
+    assert len(set(train) | set(test)) == len(labels) and not set(train) & set(test)
+    assert 0.4 < labels[train[:400]].mean() < 0.6 and 0.4 < labels[test[:100]].mean() < 0.6
+
+
 def test_search_ranks_by_cosine():
     from macrograd.experiments.minilm import search
 

@@ -46,10 +46,11 @@ def load_polarity(language: str = "en", max_chars: int = 0):
 
 
 def split(n: int, test_fraction: float, seed: int):
-    """(train indices, test indices): a fixed random split of range(n)."""
+    """(train indices, test indices): a fixed random split of range(n), each in random order, so
+    that a prefix (a subset) is a random sample too (the polarity files list one class first)."""
     order = np.random.default_rng(seed).permutation(n)
     n_test = int(round(n * test_fraction))
-    return np.sort(order[n_test:]), np.sort(order[:n_test])
+    return order[n_test:], order[:n_test]
 
 
 def minilm_folder(name: str = "") -> str:
