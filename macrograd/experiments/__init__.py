@@ -20,6 +20,10 @@ EXPERIMENTS = {
     "mnist-lenet": "macrograd.experiments.mnist_lenet",
     "backbones": "macrograd.experiments.backbones",
     "cnn-inside": "macrograd.experiments.inside_cnn",
+    "vae": "macrograd.experiments.vae",
+    "gan": "macrograd.experiments.gan",
+    "ddpm": "macrograd.experiments.ddpm",
+    "generative-compare": "macrograd.experiments.generative_compare",
 }
 
 

@@ -27,6 +27,11 @@ from .vit import ViT, vit
 from .bert import BertConfig, BertForSequenceClassification, BertModel
 from .gpt import GPT, GPTConfig
 from .seq2seq_transformer import Seq2SeqTransformer
+# generative models: not classifiers either
+from .diffusion import EMA, NoiseSchedule, ddim_sample, ddpm_sample
+from .diffusion_unet import DiffusionUNet, diffusion_unet
+from .gan import dcgan_discriminator, dcgan_generator, dcgan_init_
+from .vae import ConvVAE, conv_vae, negative_elbo
 
 # The registry: name -> builder. Each builder takes num_classes, in_channels and nn (plus its own
 # options; mlp and lenet5 also take image_size); all run on 28- and 32-pixel images.
@@ -74,4 +79,6 @@ __all__ = [
     "mobilenet_v2", "efficientnet_small", "MobileNet", "InvertedResidual", "SqueezeExcitation",
     "unet", "UNet", "vit", "ViT",
     "GPT", "GPTConfig", "BertConfig", "BertModel", "BertForSequenceClassification", "Seq2SeqTransformer",
+    "ConvVAE", "conv_vae", "negative_elbo", "dcgan_generator", "dcgan_discriminator", "dcgan_init_",
+    "DiffusionUNet", "diffusion_unet", "NoiseSchedule", "EMA", "ddpm_sample", "ddim_sample",
 ]
