@@ -85,6 +85,9 @@ def test_gpt_bpe_variant(tmp_path):
     # per token over a 280-token vocabulary, and per character below it (a token is > 1 character)
     assert math.log(280) - 0.5 < summary["val_loss"] < math.log(280) + 0.5
     assert summary["val_loss_per_char"] < summary["val_loss"]
+    from macrograd.experiments import gpt_bpe
+
+    assert gpt_bpe.Config().tokenizer == "bpe" and gpt_bpe.Config().n_layer == 4
     with pytest.raises(ValueError, match="tokenizer must be 'char' or 'bpe'"):
         gpt_shakespeare.run(smoke(gpt_shakespeare, tokenizer="word"), tmp_path / "bad")
 
