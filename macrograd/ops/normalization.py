@@ -122,7 +122,11 @@ class LayerNorm(Function):
 class BatchNorm(Function):
     """y = (x - mean_c) / sqrt(var_c + eps) w_c + b_c per channel c (stats over N and space);
     training: the batch's statistics, dx as in layer_norm over (N, space);
-    eval: the running statistics (constants), dx = dy w rstd"""
+    eval: the running statistics (constants), dx = dy w rstd
+
+    Training saves x itself (not x_hat) and works in few passes over the activations:
+    forward y = (x - mean) (w rstd) + b in place on one buffer; backward
+    dx = w rstd (dy - mean(dy) - (x - mean) rstd^2 mean(dy (x - mean))), also in one buffer."""
 
     def forward(ctx, x, *params, running_mean, running_var, training, momentum, eps,
                 has_weight, has_bias):
@@ -131,27 +135,50 @@ class BatchNorm(Function):
         ctx.axes = (0,) + tuple(range(2, x.ndim))
         ctx.param_shape = (x.shape[1],)
         weight, bias = _params(ctx, params, channel_shape)
-        if training:
-            xhat, rstd, mean, var = _standardize(x, ctx.axes, eps)
-            if running_mean is not None:
-                # The running variance is unbiased (n / (n - 1)), the normalisation biased.
-                n = x.size // x.shape[1]
-                running_mean *= 1 - momentum
-                running_mean += momentum * mean.reshape(-1).astype(running_mean.dtype, copy=False)
-                running_var *= 1 - momentum
-                running_var += (momentum * n / (n - 1)) * var.reshape(-1).astype(running_var.dtype, copy=False)
-        else:
+        if not training:
             rstd = (1.0 / xp.sqrt(running_var + eps)).astype(x.dtype, copy=False).reshape(channel_shape)
             xhat = (x - running_mean.astype(x.dtype, copy=False).reshape(channel_shape)) * rstd
-        ctx.save(xhat, rstd, weight)
-        return _affine(xhat, weight, bias)
+            ctx.save(xhat, None, rstd, weight)
+            return _affine(xhat, weight, bias)
+        n = _count(x.shape, ctx.axes)
+        mean = _sum(ctx.axes, x, keepdims=True) / n
+        y = x - mean  # the centered x, then y in place
+        var = _sum(ctx.axes, y, y, keepdims=True) / n
+        rstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+        if running_mean is not None:
+            # The running variance is unbiased (n / (n - 1)), the normalisation biased.
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean.reshape(-1).astype(running_mean.dtype, copy=False)
+            running_var *= 1 - momentum
+            running_var += (momentum * n / (n - 1)) * var.reshape(-1).astype(running_var.dtype, copy=False)
+        y *= rstd * weight if weight is not None else rstd
+        if bias is not None:
+            y += bias
+        ctx.save(x, mean, rstd, weight)
+        return y
 
     def backward(ctx, dy):
-        xhat, rstd, weight = ctx.saved
-        dxhat, dw, db = _affine_backward(ctx, dy, xhat, weight, ctx.axes, ctx.param_shape)
+        x, mean, rstd, weight = ctx.saved
+        if not ctx.training:  # x holds x_hat here
+            dxhat, dw, db = _affine_backward(ctx, dy, x, weight, ctx.axes, ctx.param_shape)
+            return _grads(ctx, dxhat * rstd if ctx.needs_input_grad[0] else None, dw, db)
+        n = _count(x.shape, ctx.axes)
+        sum_dy = _sum(ctx.axes, dy, keepdims=True)
+        centered = x - mean
+        sum_dy_centered = _sum(ctx.axes, dy, centered, keepdims=True)
+        needs = ctx.needs_input_grad[1:]
+        dw = db = None
+        if ctx.has_weight and needs[0]:
+            dw = (sum_dy_centered * rstd).reshape(ctx.param_shape)  # sum dy x_hat
+        if ctx.has_bias and needs[-1]:
+            db = sum_dy.reshape(ctx.param_shape)
         dx = None
         if ctx.needs_input_grad[0]:
-            dx = _normalize_backward(dxhat, xhat, rstd, ctx.axes) if ctx.training else dxhat * rstd
+            dx = centered
+            dx *= rstd * rstd * (sum_dy_centered / n)
+            dx += sum_dy / n
+            xp.subtract(dy, dx, out=dx)
+            dx *= rstd * weight if weight is not None else rstd
         return _grads(ctx, dx, dw, db)
 
 
