@@ -70,11 +70,34 @@ def _tiled(a, kernel):
     return a.reshape(n, c, h // kernel[0], kernel[0], w // kernel[1], kernel[1])
 
 
+def _tiled_max(x, kernel):
+    """Max pooling over windows that tile x exactly, as a running max over the kH kW strided
+    slices (one per kernel offset): (max, winning offset k) where the first maximum in scan
+    order wins, or (None, None) when a NaN is present (PyTorch's rule for NaN, that the last
+    NaN wins, is left to the general loop)."""
+    slices = [x[where] for _, where in _offsets(kernel, kernel, (1, 1), (x.shape[2] // kernel[0],
+                                                                         x.shape[3] // kernel[1]))]
+    best = slices[0].copy()
+    winner = xp.zeros(best.shape, dtype=np.int8 if len(slices) < 128 else np.int64)
+    for k, window in enumerate(slices[1:], 1):
+        xp.copyto(winner, k, where=window > best)  # strictly larger: earlier ties keep winning
+        xp.maximum(best, window, out=best)
+    if xp.isnan(best).any():
+        return None, None
+    return best, winner
+
+
 # -- Functions ---------------------------------------------------------------------------------
 class MaxPool2d(Function):
     """y = max over each window of x;  dx[argmax] += dy (the first maximum in scan order)"""
 
     def forward(ctx, x, kernel, stride, padding, dilation, out_hw):
+        ctx.geometry = (x.shape, x.shape, kernel, stride, padding, dilation, out_hw)
+        if _tiles(x.shape, kernel, stride, padding, dilation, out_hw):
+            best, winner = _tiled_max(x, kernel)
+            if best is not None:
+                ctx.save(winner)
+                return best
         xpad = _pad(x, padding, out_hw, kernel, stride, dilation, -xp.inf)
         best = None
         winner = xp.zeros((*x.shape[:2], *out_hw), dtype=np.int8 if kernel[0] * kernel[1] < 128 else np.int64)
@@ -112,11 +135,12 @@ class MaxPool2d(Function):
         shape, padded, kernel, stride, padding, dilation, out_hw = ctx.geometry
         (winner,) = ctx.saved
         if _tiles(shape, kernel, stride, padding, dilation, out_hw):
-            # each input pixel is in exactly one window: scatter by a one-hot mask, no sums
-            hit = winner[..., None] == xp.arange(kernel[0] * kernel[1], dtype=winner.dtype)
-            grad = hit * dy[..., None]  # (N, C, OH, OW, kH kW)
-            grad = grad.reshape(*dy.shape, *kernel).transpose(0, 1, 2, 4, 3, 5)
-            return xp.ascontiguousarray(grad).reshape(shape)
+            # each input pixel is in exactly one window: every offset's strided slice of dx is
+            # dy where that offset won, else 0 (one write of dx in all, no sums)
+            dx = xp.empty(shape, dtype=dy.dtype)
+            for k, where in _offsets(kernel, stride, dilation, out_hw):
+                xp.multiply(dy, winner == k, out=dx[where])
+            return dx
         dx = xp.zeros(padded, dtype=dy.dtype)
         for k, where in _offsets(kernel, stride, dilation, out_hw):
             dx[where] += xp.where(winner == k, dy, 0)
