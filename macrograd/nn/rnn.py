@@ -23,6 +23,7 @@ import warnings
 from .. import creation, ops
 from ..backend import xp
 from ..ops.recurrent import GRUStep, LSTMStep, RNNStep, SequenceGrad
+from ..ops.lstm_sequence import LSTMSequence
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -211,6 +212,12 @@ class RNNBase(Module):
         if self.bias:
             # GRU keeps b_hh apart: its n gate multiplies (h W_hn^T + b_hn) by r.
             xg = xg + (b_ih if self.mode == "GRU" else b_ih + b_hh)
+        if (self.mode == "LSTM" and w_hr is None and len(batch_sizes) > 0
+                and all(n == h0.shape[0] for n in batch_sizes)):
+            # Equal-length sequences: the whole loop over time as one fused node.
+            steps = len(batch_sizes)
+            y = LSTMSequence.apply(xg, w_hh, h0, c0, reverse=reverse)
+            return y[:steps].reshape(xg.shape[0], -1), y[0 if reverse else steps - 1], y[steps]
         w_hh_t = w_hh.T
         w_hr_t = w_hr.T if w_hr is not None else None
         grads = SequenceGrad(tuple(xg.shape), xg.dtype)
