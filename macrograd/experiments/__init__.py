@@ -17,6 +17,8 @@ EXPERIMENTS = {
     "mnist-mlp": "macrograd.experiments.mnist_mlp",
     "fashion-study": "macrograd.experiments.fashion_study",
     "word2vec": "macrograd.experiments.word2vec",
+    "char-rnn": "macrograd.experiments.char_rnn",
+    "translate-seq2seq": "macrograd.experiments.translate_seq2seq",
     "mnist-lenet": "macrograd.experiments.mnist_lenet",
     "backbones": "macrograd.experiments.backbones",
     "cnn-inside": "macrograd.experiments.inside_cnn",
