@@ -43,15 +43,17 @@ class Function:
     back, and any other attribute (a shape, an axis) can simply be set on it.
     """
 
-    def __init__(self):
-        self.saved = ()
-        self.parents = ()  # one (node, leaf tensor) pair per input; see `apply`
-        self.needs_input_grad = ()  # one bool per input: does backward need to produce its grad?
-        self.hooks = None  # gradient hooks registered on the output tensor
-        self.retained_output = None  # weak reference to the output when it called retain_grad()
-        self.freed = False
-        self.output_shape = None  # checked against the gradient flowing in from consumers
-        self._saved_versions = ()
+    # The node's state starts as these class-level defaults (immutable, so shared safely), and
+    # an instance attribute appears only when an op sets one: creating a node costs nothing
+    # more than the object itself, which matters for small ops (batch-1 inference).
+    saved = ()
+    parents = ()  # one (node, leaf tensor) pair per input; see `apply`
+    needs_input_grad = ()  # one bool per input: does backward need to produce its grad?
+    hooks = None  # gradient hooks registered on the output tensor
+    retained_output = None  # weak reference to the output when it called retain_grad()
+    freed = False
+    output_shape = None  # checked against the gradient flowing in from consumers
+    _saved_versions = ()
 
     # -- what subclasses write ----------------------------------------------------------------
     def forward(self, *arrays, **options):
@@ -70,10 +72,9 @@ class Function:
         the graph. Every positional input must be a Tensor; options are passed to forward as is."""
         ctx = cls()
         # Known before forward runs, so that forward can save only what backward will use.
-        ctx.needs_input_grad = needs = tuple(t._requires_grad for t in inputs)
-        record = grad_mode._enabled and any(needs)
-        if not record:
-            ctx.needs_input_grad = (False,) * len(inputs)
+        needs = tuple([t._requires_grad for t in inputs])
+        record = grad_mode._enabled and True in needs
+        ctx.needs_input_grad = needs if record else (False,) * len(inputs)
         try:
             output = Tensor(ctx.forward(*[t._data for t in inputs], **options))
         except ValueError as error:  # NumPy's own message names neither the op nor the shapes
@@ -83,15 +84,15 @@ class Function:
             # A leaf that needs a gradient is remembered itself (its .grad is filled);
             # any other input is represented by the node that made it.
             ctx.parents = tuple(
-                (t.grad_fn, t if (t.grad_fn is None and t.requires_grad) else None) for t in inputs
+                (t.grad_fn, t if (t.grad_fn is None and t._requires_grad) else None) for t in inputs
             )
             output.requires_grad = True
             output.grad_fn = ctx
-            ctx.output_shape = output.shape
+            ctx.output_shape = output._data.shape
             if ctx.saved:
                 ctx._watch_saved(inputs, output)
             _share_version_with_views(output, inputs)
-        else:
+        elif ctx.saved:
             ctx.saved = ()
         return output
 

@@ -35,6 +35,7 @@ class MatMul(Function):
         need_a, need_b = ctx.needs_input_grad
         ctx.save(a if need_b else None, b if need_a else None)
         ctx.shapes = a.shape, b.shape
+        ctx.b_transposed = b.ndim == 2 and b.flags.f_contiguous and not b.flags.c_contiguous
         return _matmul_folded(a, b)
 
     def backward(ctx, dy):
@@ -56,7 +57,12 @@ class MatMul(Function):
             da = sum_to(da, shape_a if len(shape_a) > 1 else (1,) + shape_a).reshape(shape_a)
         if ctx.needs_input_grad[1]:
             a2 = a[None, :] if a.ndim == 1 else a
-            if a2.ndim > 2 and len(shape_b) == 2:
+            if ctx.b_transposed:
+                # b is a transposed view (x @ W.T in a Linear layer): compute dB^T = dY^T A,
+                # so that dB is that C-ordered array transposed and dW = dB^T is C-ordered
+                # like W (a transposed .grad makes the optimizer's updates strided).
+                db = (_rows(dy).T @ _rows(a2)).T
+            elif a2.ndim > 2 and len(shape_b) == 2:
                 # Batched activations times one weight matrix: fold the batch into one GEMM
                 # instead of a batch of products summed afterwards.
                 db = _rows(a2).T @ _rows(dy)
@@ -85,6 +91,8 @@ def _check_matmul(op, a: Tensor, b: Tensor):
             f"({k_a} != {k_b} in the contracted dimension)"
         )
     batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+    if not batch_a or not batch_b:  # at most one side has batch dims: nothing to broadcast
+        return
     try:
         np.broadcast_shapes(batch_a, batch_b)
     except ValueError:

@@ -4,6 +4,8 @@ Their backward does the inverse move (reshape back, inverse permutation, sum ove
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..autograd import Function, sum_to
@@ -38,11 +40,20 @@ class Reshape(Function):
         return dy.reshape(ctx.shape)
 
 
+@functools.lru_cache(maxsize=256)
+def _inverse_permutation(dims):
+    """The permutation that undoes `dims` (np.argsort, but cached: it runs on every transpose)."""
+    inverse = [0] * len(dims)
+    for i, d in enumerate(dims):
+        inverse[d] = i
+    return tuple(inverse)
+
+
 class Permute(Function):
     """y = x with dims reordered;  dx = dy with the inverse order"""
 
     def forward(ctx, x, dims):
-        ctx.inverse = tuple(np.argsort(dims))
+        ctx.inverse = _inverse_permutation(dims)
         return xp.transpose(x, dims)
 
     def backward(ctx, dy):
@@ -116,9 +127,10 @@ swapaxes = transpose
 
 
 def t(input):
-    if input.ndim > 2:
-        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but it has {input.ndim}")
-    return transpose(input, 0, 1) if input.ndim == 2 else input
+    ndim = input._data.ndim
+    if ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but it has {ndim}")
+    return Permute.apply(input, dims=(1, 0)) if ndim == 2 else input  # (the transpose(0, 1))
 
 
 def expand(input, *sizes):
