@@ -326,7 +326,7 @@ class Tensor:
     def __repr__(self):
         array = backend.to_numpy(self._data)
         # Like PyTorch: whole floats print as "1.", others with 4 fixed decimals ("0.5000").
-        finite = array[np.isfinite(array)] if array.dtype.kind == "f" else array[:0]
+        finite = array[np.isfinite(array)] if array.dtype.kind == "f" else np.empty(0)
         fixed = bool(finite.size) and not np.all(finite == np.round(finite))
         body = np.array2string(
             array, separator=", ", precision=4, threshold=200, edgeitems=3, prefix="tensor(",

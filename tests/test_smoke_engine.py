@@ -18,3 +18,11 @@ def test_broadcast_error_names_the_op_and_shapes():
 
     with pytest.raises(RuntimeError, match=r"Mul: .*input shapes \(2, 3\), \(4,\)"):
         mg.ones(2, 3) * mg.ones(4)
+
+
+def test_repr_of_zero_dim_tensors_of_every_kind():
+    import macrograd as mg
+
+    assert repr(mg.tensor(2)) == "tensor(2)"
+    assert repr(mg.tensor(True)) == "tensor(True)"
+    assert repr(mg.tensor(3.5)) == "tensor(3.5000)"
