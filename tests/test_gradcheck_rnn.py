@@ -24,6 +24,17 @@ def test_lstm_step_gradcheck():
     assert gradcheck(lambda xg, hh, c: LSTMStep.apply(xg, hh, c), (xg, hh, c))
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lstm_sequence_gradcheck(reverse):
+    """The whole-layer fused LSTM (ops/lstm_sequence.py): 4 steps, every input, both directions."""
+    from macrograd.ops.lstm_sequence import LSTMSequence
+
+    steps = 4
+    xg, w_hh = t64(steps * B, 4 * H, seed=11, scale=1.5), t64(4 * H, H, seed=12)
+    h0, c0 = t64(B, H, seed=13), t64(B, H, seed=14)
+    assert gradcheck(lambda xg, w, h, c: LSTMSequence.apply(xg, w, h, c, reverse=reverse), (xg, w_hh, h0, c0))
+
+
 def test_gru_step_gradcheck():
     xg, hh, h = t64(B, 3 * H, seed=4, scale=1.5), t64(B, 3 * H, seed=5), t64(B, H, seed=6)
     assert gradcheck(lambda xg, hh, h: GRUStep.apply(xg, hh, h), (xg, hh, h))
@@ -183,3 +194,8 @@ def test_every_recurrent_function_is_gradchecked_here():
     classes = {name for name, obj in vars(recurrent).items()
                if inspect.isclass(obj) and issubclass(obj, Function) and obj.__module__ == recurrent.__name__}
     assert classes == {"LSTMStep", "GRUStep", "RNNStep"}, f"add gradcheck cases for {classes}"
+    from macrograd.ops import lstm_sequence
+
+    fused = {name for name, obj in vars(lstm_sequence).items()
+             if inspect.isclass(obj) and issubclass(obj, Function) and obj.__module__ == lstm_sequence.__name__}
+    assert fused == {"LSTMSequence"}, f"add gradcheck cases for {fused}"
