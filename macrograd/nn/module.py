@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import autograd, backend
 from ..tensor import Tensor
+from .backward_hook import BackwardHook
 from .parameter import Buffer, Parameter
 
 
@@ -89,6 +90,8 @@ class Module:
         object.__setattr__(self, "_forward_hooks_with_kwargs", set())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_pre_hooks_with_kwargs", set())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(
@@ -97,7 +100,7 @@ class Module:
 
     # -- calling -----------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if not (self._forward_pre_hooks or self._forward_hooks):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks):
             return self.forward(*args, **kwargs)  # the common case: no hook bookkeeping
         for hook_id, hook in list(self._forward_pre_hooks.items()):
             if hook_id in self._forward_pre_hooks_with_kwargs:
@@ -112,6 +115,14 @@ class Module:
                 result = hook(self, args)
                 if result is not None:
                     args = result if isinstance(result, tuple) else (result,)
+        backward_hook = None
+        if self._backward_hooks or self._backward_pre_hooks:
+            # Route the inputs and outputs through gates whose backward runs the hooks
+            # (see backward_hook.py); as in PyTorch, after the forward pre-hooks and around
+            # the forward hooks.
+            backward_hook = BackwardHook(self, list(self._backward_hooks.values()),
+                                         list(self._backward_pre_hooks.values()))
+            args = backward_hook.setup_inputs(args)
         output = self.forward(*args, **kwargs)
         for hook_id, hook in list(self._forward_hooks.items()):
             if hook_id in self._forward_hooks_with_kwargs:
@@ -120,6 +131,8 @@ class Module:
                 result = hook(self, args, output)
             if result is not None:
                 output = result
+        if backward_hook is not None:
+            output = backward_hook.setup_outputs(output)
         return output
 
     def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False) -> RemovableHandle:
@@ -143,6 +156,26 @@ class Module:
             self._forward_hooks_with_kwargs.add(handle.id)
         if prepend:
             self._forward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """`hook(module, grad_input, grad_output)` runs when the gradients w.r.t. the module's
+        positional tensor inputs are known. grad_input and grad_output are tuples (None for an
+        argument that is not a tensor or needs no gradient); a returned tuple replaces grad_input.
+        The hook should not change its arguments in place."""
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        if prepend:
+            self._backward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """`hook(module, grad_output)` runs when the gradients w.r.t. the module's outputs are
+        known, before they flow into the module; a returned tuple replaces grad_output."""
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[handle.id] = hook
+        if prepend:
+            self._backward_pre_hooks.move_to_end(handle.id, last=False)
         return handle
 
     # -- registration ------------------------------------------------------------------------
@@ -304,6 +337,9 @@ class Module:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        # Modules pickled before backward hooks existed lack their registries.
+        self.__dict__.setdefault("_backward_hooks", OrderedDict())
+        self.__dict__.setdefault("_backward_pre_hooks", OrderedDict())
 
     # -- walking the tree --------------------------------------------------------------------
     def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
