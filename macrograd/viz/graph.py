@@ -491,12 +491,14 @@ class _DotWriter:
                 lines.append(f"{pad}subgraph cluster_{len(numbers)} {{")
                 numbers.append(path)
                 label = f"{path}: {module_types.get(path, '')}".rstrip(": ")
-                lines.append(f'{pad}  label={_quote(label)}; labeljust=l; style="rounded,dashed"; '
+                lines.append(f'{pad}  label={_quote(label)}; labeljust=l; labelloc=t; style="rounded,dashed"; '
                              f'color="#9aa5b1"; fontcolor="#52606d"; fontsize=9;')
                 pad += "  "
             lines.extend(pad + line for line in entry["items"])
-            for child_path, child in entry["children"].items():
-                emit(child_path, child, indent + 1)
+            # Children in the model's own order (named_modules), not in the order the walk met them.
+            rank = {p: i for i, p in enumerate(module_types)}
+            for child_path in sorted(entry["children"], key=lambda p: (rank.get(p, len(rank)), p)):
+                emit(child_path, entry["children"][child_path], indent + 1)
             if path:
                 lines.append("  " * indent + "}")
 
