@@ -19,7 +19,9 @@ hooks: before a module runs, a pre-hook notes the nodes of its inputs; after it 
 forward hook walks back from its outputs to those nodes, and every node met on the way that no
 inner module has claimed belongs to this module (children return before their parents, so the
 innermost module wins). A node made by a module that ran earlier stops the walk as well, so a
-tensor kept from before (a cache, a hidden state) is not claimed by the wrong module.
+tensor kept from before (a cache, a hidden state) is not claimed by the wrong module. One case
+this cannot tell apart: an op computed outside every module and then used inside one (without
+being passed in as an argument) is drawn as part of that module.
 
 What the graph does not keep
 ----------------------------
