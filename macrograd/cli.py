@@ -6,6 +6,8 @@
     macrograd run mnist-mlp --resume                continue from runs/mnist-mlp/checkpoint.safetensors
     macrograd run fashion-study --smoke             the same code on a tiny budget (seconds)
     macrograd bench [--only mlp ...]                macrograd vs PyTorch, from a source checkout
+    macrograd graph resnet20 --collapse 1           draw a zoo model's computational graph
+    macrograd serve model.safetensors               an HTTP inference server for a classifier
 """
 from __future__ import annotations
 
@@ -31,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--diagnose", action="store_true",
                      help="record per-layer training diagnostics (diagnostics*.jsonl and .png in the run folder)")
     commands.add_parser("bench", add_help=False, help="time training steps against PyTorch (bench/run.py)")
+    graph = commands.add_parser("graph", help="draw a zoo model's computational graph (Graphviz)")
+    graph.add_argument("model", metavar="MODEL", help="a zoo model (macrograd.models.list_models())")
+    graph.add_argument("--out", type=Path, default=None, help="SVG/PNG/PDF/DOT by suffix (default: MODEL.svg)")
+    graph.add_argument("--collapse", type=int, default=None, metavar="DEPTH",
+                       help="draw modules DEPTH levels down as single boxes")
+    graph.add_argument("--input-shape", default=None, metavar="N,C,H,W", help="example input (default 1,1,28,28)")
     commands.add_parser("serve", add_help=False, help="serve a trained classifier over HTTP (macrograd serve CHECKPOINT)")
     return parser
 
@@ -49,6 +57,23 @@ def run_bench(argv) -> int:
     return bench_main(argv)
 
 
+def draw_zoo_graph(args) -> int:
+    from .viz.graph import GraphvizNotFoundError, draw_model
+
+    out = args.out or Path(f"{args.model}.svg")
+    shape = tuple(int(n) for n in args.input_shape.split(",")) if args.input_shape else None
+    try:
+        draw_model(args.model, input_shape=shape, collapse=args.collapse, path=out)
+    except GraphvizNotFoundError as error:  # the DOT text was written; say how to render it
+        print(f"macrograd: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        print(f"macrograd: error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the `macrograd` command; returns the exit status."""
     from . import experiments
@@ -62,6 +87,8 @@ def main(argv=None) -> int:
 
         return serve_main(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.command == "graph":
+        return draw_zoo_graph(args)
     try:
         if args.command == "list":
             for name in experiments.names():

@@ -104,3 +104,12 @@ def test_diagnose_says_when_an_experiment_records_nothing(tmp_path, capsys):
     finally:
         common.set_diagnose(False)
     assert "--diagnose recorded nothing" in capsys.readouterr().err
+
+
+def test_graph_draws_a_zoo_model_as_dot(tmp_path, capsys):
+    out = tmp_path / "lenet5.dot"
+    assert main(["graph", "lenet5", "--collapse", "1", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("digraph") and "conv1: Conv2d" in text and "fc3: Linear" in text
+    assert main(["graph", "lenet6", "--out", str(out)]) == 2
+    assert "unknown model 'lenet6'" in capsys.readouterr().err

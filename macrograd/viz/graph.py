@@ -513,17 +513,23 @@ class _DotWriter:
 
 # -- models ----------------------------------------------------------------------------------------
 
+# Every image model of the zoo runs on one 28x28 grey image (tests/test_models.py), so that is
+# the example a zoo model is drawn with unless another input is given.
+ZOO_INPUT_SHAPE = (1, 1, 28, 28)
+
+
 def _zoo_model(name: str):
-    """A model of the zoo by name: `macrograd.models.get(name)` (a Module, or a class/builder)."""
-    try:
-        from .. import models
-    except ImportError:
-        raise ValueError(f"draw_model: no model zoo (macrograd.models) to take {name!r} from; pass a Module") from None
-    getter = getattr(models, "get", None)
-    if getter is None:
-        raise ValueError(f"draw_model: macrograd.models has no get(name) to find {name!r}; pass a Module")
-    model = getter(name)
-    return model() if isinstance(model, type) or (callable(model) and not hasattr(model, "named_modules")) else model
+    """A zoo model by name, built for 1-channel 28x28 images and 10 classes."""
+    import inspect
+
+    from .. import models
+
+    if name not in models.list_models():
+        raise ValueError(f"draw_model: unknown model {name!r}; available: {', '.join(models.list_models())}")
+    options = dict(num_classes=10, in_channels=1)
+    if "image_size" in inspect.signature(models._REGISTRY[name]).parameters:
+        options["image_size"] = ZOO_INPUT_SHAPE[-1]
+    return models.get_model(name, **options)
 
 
 def _example_input(model, name):
@@ -541,9 +547,10 @@ def draw_model(name_or_module, input=None, *, input_shape=None, collapse=None, s
     """Run a model once on an example input and draw the graph of its output, with ops grouped
     by module (`collapse=d` draws modules d levels down as single boxes).
 
-    name_or_module: a Module, or a model name of the zoo (`macrograd.models.get(name)`).
+    name_or_module: a Module, or a model name of the zoo (`macrograd.models.list_models()`),
+        built for 1x28x28 images.
     input: the example input (a Tensor or a tuple of arguments); or input_shape for a random
-        float32 one; else the model's `example_input()`.
+        float32 one; else the model's `example_input()`, or 1x1x28x28 for a zoo model.
     training: draw the training-mode graph (dropout, batch statistics); by default eval mode,
         so that drawing changes no running statistics. The model's mode is restored after.
     """
@@ -553,6 +560,8 @@ def draw_model(name_or_module, input=None, *, input_shape=None, collapse=None, s
     if not hasattr(model, "named_modules"):
         raise TypeError(f"draw_model: expected a Module or a model name, got {type(name_or_module).__name__}")
     label = name_or_module if isinstance(name_or_module, str) else type(model).__name__
+    if input is None and input_shape is None and isinstance(name_or_module, str):
+        input_shape = ZOO_INPUT_SHAPE
     if input is None:
         input = creation.randn(*input_shape) if input_shape is not None else _example_input(model, label)
     args = input if isinstance(input, tuple) else (input,)
