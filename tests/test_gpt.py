@@ -6,71 +6,13 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn as tnn
-from torch.nn import functional as TF
 
 import macrograd as mg
 from macrograd.models.gpt import GPT, GPTConfig
 
 
-# ---- the PyTorch twin: nanoGPT's model.py, trimmed to what the comparison needs --------------
-class TorchAttention(tnn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.c_attn = tnn.Linear(c.n_embd, 3 * c.n_embd, bias=c.bias)
-        self.c_proj = tnn.Linear(c.n_embd, c.n_embd, bias=c.bias)
-        self.n_head, self.n_embd = c.n_head, c.n_embd
-
-    def forward(self, x):
-        B, T, C = x.size()
-        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        y = TF.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
-
-
-class TorchMLP(tnn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.c_fc = tnn.Linear(c.n_embd, 4 * c.n_embd, bias=c.bias)
-        self.gelu = tnn.GELU()
-        self.c_proj = tnn.Linear(4 * c.n_embd, c.n_embd, bias=c.bias)
-
-    def forward(self, x):
-        return self.c_proj(self.gelu(self.c_fc(x)))
-
-
-class TorchBlock(tnn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.ln_1, self.attn = tnn.LayerNorm(c.n_embd, bias=c.bias), TorchAttention(c)
-        self.ln_2, self.mlp = tnn.LayerNorm(c.n_embd, bias=c.bias), TorchMLP(c)
-
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
-
-
-class TorchGPT(tnn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.transformer = tnn.ModuleDict(dict(
-            wte=tnn.Embedding(c.vocab_size, c.n_embd), wpe=tnn.Embedding(c.block_size, c.n_embd),
-            drop=tnn.Dropout(c.dropout), h=tnn.ModuleList([TorchBlock(c) for _ in range(c.n_layer)]),
-            ln_f=tnn.LayerNorm(c.n_embd, bias=c.bias)))
-        self.lm_head = tnn.Linear(c.n_embd, c.vocab_size, bias=False)
-        self.transformer.wte.weight = self.lm_head.weight
-
-    def forward(self, idx, targets=None):
-        pos = torch.arange(0, idx.size(1), dtype=torch.long)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
-        for block in self.transformer.h:
-            x = block(x)
-        x = self.transformer.ln_f(x)
-        if targets is None:
-            return self.lm_head(x[:, [-1], :]), None
-        logits = self.lm_head(x)
-        return logits, TF.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+# ---- the PyTorch twin: nanoGPT's model.py, the same one gpt-shakespeare is checked against ------
+from reference.gpt_torch import GPT as TorchGPT  # noqa: E402  (tests/ is on sys.path: conftest)
 
 
 def twins(bias=True, n_layer=2, seed=0):
