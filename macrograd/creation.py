@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
-from .backend import xp
 from .tensor import Tensor, array_from_data
 
 

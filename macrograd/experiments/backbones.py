@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import backend
 from ..train import RunFolder
-from .common import FASHION_CLASSES, load_images, loaders, make_optimizer, make_schedule, train_classifier
+from .common import load_images, loaders, make_optimizer, make_schedule, train_classifier
 
 DESCRIPTION = ("MLP, LeNet, AlexNet, VGG, Inception, ResNet, DenseNet, MobileNet on Fashion-MNIST: "
                "params, MACs, time, latency, accuracy; accuracy-vs-compute plot")

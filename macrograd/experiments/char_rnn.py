@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from .. import backend
 from ..train import RunFolder
-from .common import (FASHION_CLASSES, load_images, loaders, make_mlp, make_optimizer, make_schedule, test_report,
+from .common import (FASHION_CLASSES, load_images, loaders, make_mlp, make_optimizer, make_schedule,
                      train_classifier)
 
 DESCRIPTION = "Fashion-MNIST MLP study: init x activation, normalization, dropout, optimizers/schedules"

@@ -15,7 +15,6 @@ than min_count times dropped). Then, for each model:
 from __future__ import annotations
 
 import gzip
-import json
 import time
 from dataclasses import dataclass
 

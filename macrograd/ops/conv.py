@@ -17,11 +17,9 @@ conv2d's input gradient (a GEMM then col2im), its input gradient is conv2d's for
 """
 from __future__ import annotations
 
-import math
 
 from ..autograd import Function
 from ..backend import xp
-from ..tensor import Tensor
 from .dtypes import to_tensor
 
 

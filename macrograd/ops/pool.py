@@ -11,7 +11,6 @@ reshapes to (N, C, OH, kH, OW, kW) and backward is one broadcast assignment, no 
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 
-from .. import backend
 from ..autograd import Function
 from ..backend import xp
 from ..tensor import Tensor

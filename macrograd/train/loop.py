@@ -19,7 +19,6 @@ rate, dropout masks, shuffling order) continues from exactly the same state.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
