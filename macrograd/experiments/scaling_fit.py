@@ -71,14 +71,19 @@ def fit_power_law(x, losses, confidence: float = 0.95) -> dict:
     alpha, log_x_c, l_inf = (float(v) for v in params)
     residual = log_y - model(log_x, *params)
     return {
-        "alpha": alpha, "x_c": math.exp(log_x_c), "l_inf": l_inf,
+        "alpha": alpha, "x_c": _exp(log_x_c), "l_inf": l_inf,
         "alpha_ci": (alpha - t * stderr[0], alpha + t * stderr[0]),
-        "x_c_ci": (math.exp(log_x_c - t * stderr[1]), math.exp(log_x_c + t * stderr[1])),
+        "x_c_ci": (_exp(log_x_c - t * stderr[1]), _exp(log_x_c + t * stderr[1])),
         "l_inf_ci": (l_inf - t * stderr[2], l_inf + t * stderr[2]),
         "stderr": {"alpha": float(stderr[0]), "log_x_c": float(stderr[1]), "l_inf": float(stderr[2])},
         "confidence": confidence, "n_points": int(len(x)),
         "rms_log_residual": float(np.sqrt(np.mean(residual ** 2))),
     }
+
+
+def _exp(v: float) -> float:
+    """exp that gives inf instead of raising (an unconstrained x_c has an interval of +- infinity)."""
+    return math.exp(v) if v < 700 else math.inf
 
 
 def training_compute(n_params, tokens_seen) -> float:
