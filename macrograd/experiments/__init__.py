@@ -32,6 +32,7 @@ EXPERIMENTS = {
     "gan": "macrograd.experiments.gan",
     "ddpm": "macrograd.experiments.ddpm",
     "generative-compare": "macrograd.experiments.generative_compare",
+    "scaling-laws": "macrograd.experiments.scaling_laws",
 }
 
 
