@@ -17,6 +17,18 @@ def _index(index: int, length: int, kind: str) -> int:
     return index % length
 
 
+
+def _delete_and_renumber(container, index, kind: str) -> None:
+    """del container[index] (an int or a slice), then renumber the remaining modules so that
+    their names stay "0", "1", ... as in PyTorch."""
+    keys = list(container._modules)
+    for key in (keys[index] if isinstance(index, slice) else [keys[_index(index, len(container), kind)]]):
+        del container._modules[key]
+    modules = list(container._modules.values())
+    container._modules.clear()
+    for i, module in enumerate(modules):
+        container._modules[str(i)] = module
+
 class Sequential(Module):
     """Modules applied one after another: Sequential(a, b, c)(x) = c(b(a(x))).
 
@@ -47,14 +59,7 @@ class Sequential(Module):
         setattr(self, key, module)
 
     def __delitem__(self, index) -> None:
-        keys = list(self._modules)
-        for key in (keys[index] if isinstance(index, slice) else [keys[_index(index, len(self), "Sequential")]]):
-            del self._modules[key]
-        # Renumber, so that the names stay "0", "1", ... as in PyTorch.
-        modules = list(self._modules.values())
-        self._modules.clear()
-        for i, module in enumerate(modules):
-            self._modules[str(i)] = module
+        _delete_and_renumber(self, index, "Sequential")
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -111,13 +116,7 @@ class ModuleList(Module):
         setattr(self, str(_index(index, len(self), "ModuleList")), module)
 
     def __delitem__(self, index) -> None:
-        keys = list(self._modules)
-        for key in (keys[index] if isinstance(index, slice) else [keys[_index(index, len(self), "ModuleList")]]):
-            del self._modules[key]
-        modules = list(self._modules.values())
-        self._modules.clear()
-        for i, module in enumerate(modules):
-            self._modules[str(i)] = module
+        _delete_and_renumber(self, index, "ModuleList")
 
     def __len__(self) -> int:
         return len(self._modules)
