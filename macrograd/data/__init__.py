@@ -7,6 +7,7 @@ from .collate import default_collate, default_convert
 from .dataloader import DataLoader
 from .dataset import ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset, random_split
 from .download import CorruptFileError, DatasetNotFoundError, DownloadError
+from .emoji import Emoji, load_emoji
 from .mnist import MNIST, FashionMNIST, SampleDataWarning
 from .sampler import (
     BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
@@ -14,7 +15,7 @@ from .sampler import (
 
 __all__ = [
     "BatchSampler", "ConcatDataset", "CorruptFileError", "DataLoader", "Dataset",
-    "DatasetNotFoundError", "DownloadError", "FashionMNIST", "IterableDataset", "MNIST",
+    "DatasetNotFoundError", "DownloadError", "Emoji", "FashionMNIST", "IterableDataset", "MNIST", "load_emoji",
     "RandomSampler", "SampleDataWarning", "Sampler", "SequentialSampler", "Subset",
     "SubsetRandomSampler", "TensorDataset", "default_collate", "default_convert", "random_split",
     "augment", "transforms",

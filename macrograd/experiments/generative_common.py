@@ -3,11 +3,8 @@ float arrays in [0, 1], the emoji as 32x32 RGB on white, a wall-clock budget, an
 drawn as they are (no per-image rescaling: a grey sample must look grey)."""
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -30,36 +27,15 @@ def binarize(images, rng: np.random.Generator) -> np.ndarray:
     return (rng.random(images.shape, dtype=np.float32) < images).astype(np.float32)
 
 
-def emoji_root() -> Path:
-    """The emoji folder: $MACROGRAD_DATA/emoji, else ../shared/data/emoji from the project root."""
-    base = os.environ.get("MACROGRAD_DATA")
-    if base and (Path(base) / "emoji").exists():
-        return Path(base) / "emoji"
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "emoji"
-
-
 def emoji_images(size: int = 32, subset: int = 0):
-    """(images float32 (N, 3, size, size) in [0, 1], category ids int64, category names, names).
+    """(images float32 (N, 3, size, size) in [0, 1] on white, category ids int64, category names,
+    names): the emoji of macrograd.data.emoji, shrunk by block averaging."""
+    from ..data.emoji import load_emoji
 
-    The 64x64 RGBA emoji are alpha-composited on white (transparent pixels carry arbitrary colour)
-    and downsampled by averaging 64/size x 64/size blocks (a box filter: no aliasing)."""
-    root = emoji_root()
-    if not (root / "emoji64.npz").exists():
-        raise FileNotFoundError(f"emoji_images: no emoji64.npz in {root}; set MACROGRAD_DATA to the shared data folder")
-    rgba = np.load(root / "emoji64.npz")["images"]
-    meta = json.loads((root / "emoji64.json").read_text())
+    emoji = load_emoji()
     if subset:
-        rgba, meta = rgba[:subset], meta[:subset]
-    if 64 % size:
-        raise ValueError(f"emoji_images: size must divide 64, got {size}")
-    rgba = rgba.astype(np.float32) / 255.0
-    alpha = rgba[..., 3:]
-    rgb = rgba[..., :3] * alpha + (1.0 - alpha)  # on white
-    k = 64 // size
-    rgb = rgb.reshape(len(rgb), size, k, size, k, 3).mean(axis=(2, 4))
-    categories = sorted({m["category"] for m in json.loads((root / "emoji64.json").read_text())})
-    labels = np.array([categories.index(m["category"]) for m in meta], dtype=np.int64)
-    return np.ascontiguousarray(rgb.transpose(0, 3, 1, 2)), labels, categories, [m["name"] for m in meta]
+        emoji = emoji.subset(np.arange(min(subset, len(emoji))))
+    return emoji.rgb(size), emoji.labels, emoji.category_names, emoji.names
 
 
 # -- time -----------------------------------------------------------------------------------------
