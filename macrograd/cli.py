@@ -17,6 +17,37 @@ import time
 from pathlib import Path
 
 
+def run_diagnosed(module, config, out: Path, args) -> dict:
+    """Run the experiment inside `watch_training`, which records diagnostics for every optimizer
+    (classifiers trained through experiments.common record their own, named per run), then draw
+    each diagnostics file and list them in summary.json."""
+    import json
+
+    from .train import RunFolder, watch_training
+    from .viz.diagnostics import plot_diagnostics
+
+    with watch_training(out, every=getattr(config, "log_every", 10) or 10):
+        summary = module.run(config, out=out, resume=args.resume)
+    files = sorted(Path(out).glob("**/diagnostics*.jsonl"))
+    drawn = []
+    for path in files:
+        picture = path.with_suffix(".png")
+        if path.stat().st_size and not picture.exists():
+            plot_diagnostics(path, picture, title=f"{args.name}: {path.stem}")
+        if picture.exists():
+            drawn.append(str(picture.relative_to(out)))
+    if not files:
+        print(f"macrograd: note: {args.name} stepped no optimizer, so --diagnose recorded nothing", file=sys.stderr)
+        return summary
+    summary = {**summary, "diagnostics": [str(p.relative_to(out)) for p in files], "diagnostics_plots": drawn}
+    if (Path(out) / "summary.json").exists():
+        saved = json.loads((Path(out) / "summary.json").read_text())
+        RunFolder(out).write_json("summary.json", {**saved, "diagnostics": summary["diagnostics"],
+                                                   "diagnostics_plots": drawn})
+    print(f"diagnostics: {len(files)} file(s), drawn as {', '.join(drawn)}")
+    return summary
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="macrograd", description="Run macrograd's experiments.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -111,10 +142,10 @@ def main(argv=None) -> int:
     from .experiments import common
 
     common.set_diagnose(args.diagnose)
-    summary = module.run(config, out=out, resume=args.resume)
-    if args.diagnose and not any(Path(out).glob("**/diagnostics*.jsonl")):
-        print(f"macrograd: note: {args.name} does not train through the shared classifier loop, "
-              f"so --diagnose recorded nothing", file=sys.stderr)
+    if args.diagnose:
+        summary = run_diagnosed(module, config, out, args)
+    else:
+        summary = module.run(config, out=out, resume=args.resume)
     print(f"done in {time.perf_counter() - start:.1f}s; summary in {out / 'summary.json'}")
     for key, value in summary.items():
         if isinstance(value, (int, float, str)) and not isinstance(value, bool):

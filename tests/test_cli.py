@@ -96,14 +96,24 @@ def test_diagnose_adds_diagnostics_to_a_classifier_run(tmp_path, capsys):
     assert "note" not in capsys.readouterr().err
 
 
-def test_diagnose_says_when_an_experiment_records_nothing(tmp_path, capsys):
+def test_diagnose_says_when_an_experiment_records_nothing(tmp_path, capsys, monkeypatch):
+    """An experiment that steps no optimizer (here, one that only evaluates) gets a note."""
+    import types
+
+    from macrograd import experiments
     from macrograd.experiments import common
 
+    evaluate_only = types.SimpleNamespace(
+        Config=lambda: types.SimpleNamespace(), SMOKE={}, DESCRIPTION="",
+        run=lambda config, out, resume=False: {"accuracy": 1.0})
+    monkeypatch.setattr(experiments, "get", lambda name: evaluate_only)
+    monkeypatch.setattr("macrograd.experiments.config.apply_overrides", lambda config, smoke, assignments: config)
+    monkeypatch.setattr("macrograd.experiments.config.describe", lambda config: "")
     try:
-        assert main(["run", "optim-playground", "--smoke", "--diagnose", "--out", str(tmp_path)]) == 0
+        assert main(["run", "evaluate-only", "--diagnose", "--out", str(tmp_path)]) == 0
     finally:
         common.set_diagnose(False)
-    assert "--diagnose recorded nothing" in capsys.readouterr().err
+    assert "stepped no optimizer, so --diagnose recorded nothing" in capsys.readouterr().err
 
 
 def test_graph_draws_a_zoo_model_as_dot(tmp_path, capsys):

@@ -55,6 +55,28 @@ class RemovableHandle:
         self.remove()
 
 
+# Hooks on every module at once (torch.nn.modules.module.register_module_forward_hook): tools
+# that watch a whole training run (macrograd.train.watch_training) use them to see
+# every layer of models they were never handed. They run before each module's own hooks.
+_global_forward_pre_hooks: OrderedDict = OrderedDict()
+_global_forward_hooks: OrderedDict = OrderedDict()
+
+
+def register_module_forward_pre_hook(hook) -> RemovableHandle:
+    """`hook(module, args)` runs before the forward of every module; a returned value replaces args."""
+    handle = RemovableHandle(_global_forward_pre_hooks)
+    _global_forward_pre_hooks[handle.id] = hook
+    return handle
+
+
+def register_module_forward_hook(hook) -> RemovableHandle:
+    """`hook(module, args, output)` runs after the forward of every module; a returned value
+    replaces output."""
+    handle = RemovableHandle(_global_forward_hooks)
+    _global_forward_hooks[handle.id] = hook
+    return handle
+
+
 def _addindent(text: str, spaces: int) -> str:
     """Indent every line but the first (a child's repr sits after "(name): ")."""
     lines = text.split("\n")
@@ -100,8 +122,13 @@ class Module:
 
     # -- calling -----------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks
+                or _global_forward_pre_hooks or _global_forward_hooks):
             return self.forward(*args, **kwargs)  # the common case: no hook bookkeeping
+        for hook in list(_global_forward_pre_hooks.values()):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
         for hook_id, hook in list(self._forward_pre_hooks.items()):
             if hook_id in self._forward_pre_hooks_with_kwargs:
                 result = hook(self, args, kwargs)
@@ -124,6 +151,10 @@ class Module:
                                          list(self._backward_pre_hooks.values()))
             args = backward_hook.setup_inputs(args)
         output = self.forward(*args, **kwargs)
+        for hook in list(_global_forward_hooks.values()):
+            result = hook(self, args, output)
+            if result is not None:
+                output = result
         for hook_id, hook in list(self._forward_hooks.items()):
             if hook_id in self._forward_hooks_with_kwargs:
                 result = hook(self, args, kwargs, output)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from copy import deepcopy
 
 import numpy as np
 
 from ..autograd import enable_grad
 from ..backend import xp
+from ..nn.module import RemovableHandle
 from ..tensor import Tensor
 
 
@@ -39,13 +40,47 @@ def _typename(value) -> str:
     return "macrograd.Tensor" if isinstance(value, Tensor) else type(value).__name__
 
 
+# Hooks around every optimizer's step (torch.optim.optimizer.register_optimizer_step_post_hook):
+# tools that watch a whole training run (train.diagnostics.watch_training) use them to see each
+# update of optimizers they were never handed.
+_global_step_pre_hooks: OrderedDict = OrderedDict()
+_global_step_post_hooks: OrderedDict = OrderedDict()
+
+
+def register_optimizer_step_pre_hook(hook) -> RemovableHandle:
+    """`hook(optimizer, args, kwargs)` runs before every optimizer's `step`; it may return a new
+    `(args, kwargs)` pair."""
+    handle = RemovableHandle(_global_step_pre_hooks)
+    _global_step_pre_hooks[handle.id] = hook
+    return handle
+
+
+def register_optimizer_step_post_hook(hook) -> RemovableHandle:
+    """`hook(optimizer, args, kwargs)` runs after every optimizer's `step`."""
+    handle = RemovableHandle(_global_step_post_hooks)
+    _global_step_post_hooks[handle.id] = hook
+    return handle
+
+
 def _record_step_call(step):
-    """Wrap an optimizer's `step` so that LR schedulers can tell whether it ran before them."""
+    """Wrap an optimizer's `step` so that LR schedulers can tell whether it ran before them, and
+    so that the step hooks run around it."""
 
     @functools.wraps(step)
     def wrapper(self, *args, **kwargs):
         self._opt_called = True
-        return step(self, *args, **kwargs)
+        own_pre, own_post = self.__dict__.get("_step_pre_hooks"), self.__dict__.get("_step_post_hooks")
+        if not (_global_step_pre_hooks or _global_step_post_hooks or own_pre or own_post):
+            return step(self, *args, **kwargs)  # the common case: no hook bookkeeping
+        for hook in [*_global_step_pre_hooks.values(), *(own_pre or {}).values()]:
+            result = hook(self, args, kwargs)
+            if result is not None:
+                args, kwargs = result
+        out = step(self, *args, **kwargs)
+        # PyTorch's order: global pre-hooks, own pre-hooks, step, own post-hooks, global post-hooks
+        for hook in [*(own_post or {}).values(), *_global_step_post_hooks.values()]:
+            hook(self, args, kwargs)
+        return out
 
     return wrapper
 
@@ -144,6 +179,21 @@ class Optimizer:
         self.param_groups.append(param_group)
 
     # -- the step --------------------------------------------------------------------------------
+    def register_step_pre_hook(self, hook) -> RemovableHandle:
+        """`hook(optimizer, args, kwargs)` runs before this optimizer's `step`; it may return a new
+        `(args, kwargs)` pair."""
+        hooks = self.__dict__.setdefault("_step_pre_hooks", OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def register_step_post_hook(self, hook) -> RemovableHandle:
+        """`hook(optimizer, args, kwargs)` runs after this optimizer's `step`."""
+        hooks = self.__dict__.setdefault("_step_post_hooks", OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
     def step(self, closure=None):
         """Update every parameter that has a gradient. `closure` re-evaluates the loss."""
         raise NotImplementedError

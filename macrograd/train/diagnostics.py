@@ -20,6 +20,7 @@ there, and the weights before the step were copied at the end of the step before
 from __future__ import annotations
 
 import json
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,8 @@ ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigm
 LINEAR_LAYERS = (nn.Linear, nn.Conv2d)
 SATURATION = 0.97  # |tanh| above this (sigmoid outside [0.015, 0.985]) passes < 6% of the gradient
 BINS = 41
+# optimizers whose steps a Diagnostics callback records: watch_training (watch.py) leaves them alone
+WATCHED_BY_CALLBACK: "weakref.WeakSet" = weakref.WeakSet()
 
 
 def activation_stats(kind: str, y: np.ndarray) -> dict:
@@ -69,6 +72,32 @@ def _std(a) -> float:
     return float(np.asarray(a, dtype=np.float32).std())
 
 
+def diagnostics_record(step, epoch, loss, layers: dict, weights: dict, before: dict) -> dict:
+    """One JSON-able record: `layers` maps a name to (kind, output array) of this step's forward,
+    `weights` a name to its parameter (its .grad from this step, its data after the update) and
+    `before` a name to a copy of the data before the update (for update:data)."""
+    params = {}
+    for name, p in weights.items():
+        w = p._data
+        # the weights the gradient was computed at: those before this step's update
+        prior = before.get(name)
+        entry = {"data_std": _std(w if prior is None else prior)}
+        if p.grad is not None:
+            g = p.grad._data
+            entry.update(grad_mean=float(g.mean()), grad_std=_std(g),
+                         grad_data_ratio=_std(g) / max(entry["data_std"], 1e-12), grad_hist=histogram(g))
+        if prior is not None:
+            entry["update_data_ratio"] = _std(w - prior) / max(entry["data_std"], 1e-12)
+        params[name] = entry
+    return {"step": step, "epoch": epoch, "loss": loss,
+            "layers": {name: activation_stats(kind, y) for name, (kind, y) in layers.items()}, "params": params}
+
+
+def _append_json_line(path: Path, record: dict) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 class Diagnostics(Callback):
     """Records the diagnostics above every `every` steps (and at step 1) to `path` (JSON lines,
     one record per recorded step; `records` holds them too). `modules`: which layers to watch
@@ -93,6 +122,7 @@ class Diagnostics(Callback):
             raise ValueError("Diagnostics: the model has no activation, Linear or Conv2d module to watch; "
                              "pass modules={name: module}")
         self.kinds = {name: type(m).__name__ for name, m in watched.items()}
+        WATCHED_BY_CALLBACK.add(trainer.optimizer)
         for name, module in watched.items():
             self.handles.append(module.register_forward_hook(self._keeper(name)))
         self.weights = {name: p for name, p in model.named_parameters() if p.ndim >= 2}
@@ -123,28 +153,15 @@ class Diagnostics(Callback):
         self.outputs = {}
 
     def record(self, step, epoch, loss) -> dict:
-        layers = {name: activation_stats(self.kinds[name], y) for name, y in self.outputs.items()}
-        params = {}
-        for name, p in self.weights.items():
-            w = p._data
-            # the weights the gradient was computed at: those before this step's update
-            before = self.before.get(name)
-            entry = {"data_std": _std(w if before is None else before)}
-            if p.grad is not None:
-                g = p.grad._data
-                entry.update(grad_mean=float(g.mean()), grad_std=_std(g),
-                             grad_data_ratio=_std(g) / max(entry["data_std"], 1e-12), grad_hist=histogram(g))
-            if before is not None:
-                entry["update_data_ratio"] = _std(w - before) / max(entry["data_std"], 1e-12)
-            params[name] = entry
-        record = {"step": step, "epoch": epoch, "loss": loss, "layers": layers, "params": params}
+        layers = {name: (self.kinds[name], y) for name, y in self.outputs.items()}
+        record = diagnostics_record(step, epoch, loss, layers, self.weights, self.before)
         self.records.append(record)
         if self.path is not None:
-            with self.path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            _append_json_line(self.path, record)
         return record
 
     def on_fit_end(self, trainer):
+        WATCHED_BY_CALLBACK.discard(trainer.optimizer)
         for handle in self.handles:
             handle.remove()
         self.handles, self.outputs, self.before = [], {}, {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import math
 from pathlib import Path
 
@@ -57,8 +58,11 @@ class RunFolder:
         return self.path / "best.safetensors"
 
     def write_json(self, name: str, data) -> Path:
+        """Write `data` as JSON, atomically (a temporary file renamed over the old one)."""
         path = self.path / name
-        path.write_text(json.dumps(_jsonable(data), indent=2) + "\n")
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(_jsonable(data), indent=2) + "\n")
+        os.replace(temporary, path)
         return path
 
     def read_json(self, name: str):
