@@ -1,6 +1,6 @@
 """Decoding: turning a model's next-token scores into text, one token at a time.
 
-- `greedy`: the most likely token.
+- `greedy`: the most likely token; `greedy_search` repeats it until EOS, for a batch of prefixes.
 - `sample_next_token`: temperature, then top-k and/or top-p (nucleus) filtering, then one draw
   from the softmax (seeded by `mg.manual_seed` or a `generator=`), as Hugging Face's
   `generate(do_sample=True)` and nanoGPT's `generate` do.
@@ -37,6 +37,32 @@ def _logits_array(logits, who):
 def greedy(logits):
     """argmax over the last dim: the most likely next token, (...,) int64."""
     return Tensor(xp.argmax(_logits_array(logits, "greedy"), axis=-1).astype(np.int64))
+
+
+def greedy_search(step, batch_size, bos_id, eos_id, max_len=50, pad_id=0):
+    """Greedy decoding of a batch: start every row at bos_id and append its most likely next token
+    until every row has produced eos_id or max_len tokens are generated.
+
+    step(tokens) -> logits: tokens is an int64 tensor (batch_size, t) of prefixes; logits
+    (batch_size, vocab) score each row's next token (e.g. an encoder-decoder's decoder run on the
+    prefix and its memory). A row that has produced EOS is padded with pad_id from then on.
+
+    Returns (batch_size, 1 + generated) int64 starting with BOS."""
+    if batch_size < 1 or max_len < 1:
+        raise ValueError(f"greedy_search: batch_size and max_len must be >= 1, got {batch_size} and {max_len}")
+    tokens = np.full((batch_size, 1), bos_id, dtype=np.int64)
+    done = np.zeros(batch_size, dtype=bool)
+    for _ in range(max_len):
+        next_token = backend.to_numpy(greedy(step(Tensor(tokens)))._data)
+        if next_token.shape != (batch_size,):
+            raise RuntimeError(f"greedy_search: step must return logits of shape ({batch_size}, vocab_size), "
+                               f"got a next token per row of shape {next_token.shape}")
+        next_token[done] = pad_id
+        done |= next_token == eos_id
+        tokens = np.concatenate([tokens, next_token[:, None]], axis=1)
+        if done.all():
+            break
+    return Tensor(tokens)
 
 
 def top_k_filter(logits, top_k):
@@ -171,4 +197,4 @@ def beam_search(step, state, bos_id, eos_id, beam_size=4, max_len=50, length_pen
     return [(Tensor(seq.astype(np.int64)), float(score)) for score, _, seq in best]
 
 
-__all__ = ["greedy", "top_k_filter", "top_p_filter", "sample_next_token", "beam_search"]
+__all__ = ["greedy", "greedy_search", "top_k_filter", "top_p_filter", "sample_next_token", "beam_search"]

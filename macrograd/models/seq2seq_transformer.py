@@ -24,13 +24,13 @@ import math
 
 import numpy as np
 
-from .. import creation, nn
+from .. import nn
 from ..autograd import no_grad
 from ..nn.positional import SinusoidalPositionalEncoding
 from ..ops.dtypes import to_tensor
-from ..ops.shape import cat
 from ..tensor import Tensor
 from .generation import beam_search as _beam_search
+from .generation import greedy_search as _greedy_search
 
 
 class Seq2SeqTransformer(nn.Module):
@@ -95,18 +95,11 @@ class Seq2SeqTransformer(nn.Module):
         """The most likely next token, step by step, for a batch of sources (N, S). Returns
         (N, 1 + generated) int64 starting with BOS; rows that met EOS are padded after it."""
         memory, src_padding = self.encode(src)
-        n = memory.shape[0]
-        ys = creation.full((n, 1), bos_idx, dtype=np.int64)
-        done = np.zeros(n, dtype=bool)
-        for _ in range(max_len):
-            logits = self.generator(self.decode(ys, memory, src_padding)[:, -1])
-            next_token = logits.argmax(dim=-1).numpy()
-            next_token[done] = self.pad_idx
-            done |= next_token == eos_idx
-            ys = cat([ys, Tensor(next_token.astype(np.int64)).reshape(n, 1)], dim=1)
-            if done.all():
-                break
-        return ys
+
+        def step(ys):
+            return self.generator(self.decode(ys, memory, src_padding)[:, -1])
+
+        return _greedy_search(step, memory.shape[0], bos_idx, eos_idx, max_len, self.pad_idx)
 
     @no_grad()
     def beam_search(self, src, bos_idx, eos_idx, beam_size=4, max_len=50, length_penalty=1.0,
