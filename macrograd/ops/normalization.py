@@ -100,22 +100,53 @@ def _grads(ctx, dx, dw, db):
 
 class LayerNorm(Function):
     """y = (x - mean) / sqrt(var + eps) w + b over the last k dims;
-    dx = rstd (dx_hat - mean(dx_hat) - x_hat mean(dx_hat x_hat)), dw = sum dy x_hat, db = sum dy"""
+    dx = rstd (dx_hat - mean(dx_hat) - x_hat mean(dx_hat x_hat)), dw = sum dy x_hat, db = sum dy
+
+    Works on x viewed as rows (N, C), C the normalised size, with the per-row statistics as
+    (N, 1) columns and fixed einsum strings: the shared helpers' generic axes cost more than
+    the arithmetic on a transformer's (batch x time, width) activations (bench W5: 9 calls)."""
 
     def forward(ctx, x, *params, k, eps, has_weight, has_bias):
         ctx.has_weight, ctx.has_bias = has_weight, has_bias
-        ctx.axes = tuple(range(x.ndim - k, x.ndim))
-        ctx.param_shape = x.shape[x.ndim - k:]
-        weight, bias = _params(ctx, params, ctx.param_shape)
-        xhat, rstd, _, _ = _standardize(x, ctx.axes, eps)
+        ctx.param_shape = shape = x.shape[x.ndim - k:]
+        size = _count(shape, range(k))
+        rows = x.reshape(_count(x.shape, range(x.ndim - k)), size)  # (not -1: size may be 0)
+        weight, bias = _params(ctx, params, (size,))
+        mean = xp.einsum("nc->n", rows)
+        mean /= size
+        xhat = rows - mean[:, None]
+        var = xp.einsum("nc,nc->n", xhat, xhat)
+        var /= size
+        var += eps
+        rstd = xp.sqrt(var, out=var)
+        xp.reciprocal(rstd, out=rstd)
+        rstd = rstd.astype(x.dtype, copy=False)[:, None]
+        xhat *= rstd
         ctx.save(xhat, rstd, weight)
-        return _affine(xhat, weight, bias)
+        return _affine(xhat, weight, bias).reshape(x.shape)
 
     def backward(ctx, dy):
         xhat, rstd, weight = ctx.saved
-        lead = tuple(range(dy.ndim - len(ctx.axes)))
-        dxhat, dw, db = _affine_backward(ctx, dy, xhat, weight, lead, ctx.param_shape)
-        dx = _normalize_backward(dxhat, xhat, rstd, ctx.axes) if ctx.needs_input_grad[0] else None
+        rows, size = xhat.shape
+        g = dy.reshape(rows, size)
+        dw = db = None
+        needs = ctx.needs_input_grad[1:]
+        if ctx.has_weight and needs[0]:
+            dw = xp.einsum("nc,nc->c", g, xhat).reshape(ctx.param_shape)
+        if ctx.has_bias and needs[int(ctx.has_weight)]:
+            db = xp.einsum("nc->c", g).reshape(ctx.param_shape)
+        dx = None
+        if ctx.needs_input_grad[0]:
+            # dx = rstd (g - mean(g) - x_hat mean(g x_hat)), g = dy w, in one fresh buffer
+            g = g * weight if weight is not None else g.copy()
+            mean_g = xp.einsum("nc->n", g)[:, None]
+            mean_g /= size
+            mean_gx = xp.einsum("nc,nc->n", g, xhat)[:, None]
+            mean_gx /= size
+            g -= mean_g
+            g -= xhat * mean_gx
+            g *= rstd
+            dx = g.reshape(dy.shape)
         return _grads(ctx, dx, dw, db)
 
 
