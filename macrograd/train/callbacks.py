@@ -80,7 +80,10 @@ class ProgressBar(Callback):
     def on_step_end(self, trainer, logs):
         self.bar.update(1)
         if trainer.step_in_epoch % self.refresh_every == 0:
-            self.bar.set_postfix(loss=f"{trainer.running_loss:.4f}", acc=f"{trainer.running_acc:.4f}", refresh=False)
+            shown = {"loss": f"{trainer.running_loss:.4f}"}
+            if getattr(trainer, "track_accuracy", True):  # fit(track_accuracy=False), e.g. segmentation: no "acc=nan"
+                shown["acc"] = f"{trainer.running_acc:.4f}"
+            self.bar.set_postfix(shown, refresh=False)
 
     def on_epoch_end(self, trainer, logs):
         self.bar.close()

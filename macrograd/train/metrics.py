@@ -38,6 +38,26 @@ def confusion_matrix(predictions, targets, num_classes: int) -> np.ndarray:
     return flat.reshape(num_classes, num_classes)
 
 
+def iou_per_class(matrix) -> np.ndarray:
+    """Intersection over union of each class from a confusion matrix (rows true, columns predicted):
+    IoU_c = TP_c / (TP_c + FP_c + FN_c) = C[c, c] / (sum_j C[c, j] + sum_i C[i, c] - C[c, c]).
+    NaN for a class absent from both the truth and the predictions (0 / 0: nothing to score)."""
+    matrix = as_numpy(matrix).astype(np.float64)
+    hits = np.diag(matrix)
+    union = matrix.sum(axis=0) + matrix.sum(axis=1) - hits
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, hits / union, np.nan)
+
+
+def mean_iou(matrix) -> float:
+    """The mean of iou_per_class over the classes that occur in the truth or the predictions
+    (classes absent from both are left out, not counted as 0 or 1); NaN when none occurs.
+    Pass the confusion matrix summed over a whole data set: that is the usual (PASCAL VOC,
+    Cityscapes) dataset-level mIoU, not a mean of per-image scores."""
+    iou = iou_per_class(matrix)
+    return float(np.nanmean(iou)) if np.isfinite(iou).any() else math.nan
+
+
 class RunningMean:
     """A mean over batches weighted by batch size, so the last, smaller batch counts fairly."""
 
