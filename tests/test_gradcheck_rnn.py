@@ -29,13 +29,15 @@ def test_lstm_sequence_gradcheck(reverse):
     """The whole-layer fused LSTM (ops/lstm_sequence.py): 4 steps, every input, both directions."""
     from macrograd.ops.lstm_sequence import LSTMSequence
 
-    steps = 4
-    xg, w_hh = t64(steps * B, 4 * H, seed=11, scale=1.5), t64(4 * H, H, seed=12)
+    steps, inputs = 4, 3
+    x, w_ih = t64(steps * B, inputs, seed=10), t64(4 * H, inputs, seed=11, scale=1.5)
+    w_hh = t64(4 * H, H, seed=12)
     h0, c0 = t64(B, H, seed=13), t64(B, H, seed=14)
-    assert gradcheck(lambda xg, w, h, c: LSTMSequence.apply(xg, w, h, c, reverse=reverse), (xg, w_hh, h0, c0))
+    assert gradcheck(lambda x, wi, w, h, c: LSTMSequence.apply(x, wi, w, h, c, reverse=reverse),
+                     (x, w_ih, w_hh, h0, c0))
     bias = t64(4 * H, seed=15)
-    assert gradcheck(lambda xg, w, h, c, b: LSTMSequence.apply(xg, w, h, c, b, reverse=reverse),
-                     (xg, w_hh, h0, c0, bias))
+    assert gradcheck(lambda x, wi, w, h, c, b: LSTMSequence.apply(x, wi, w, h, c, b, reverse=reverse),
+                     (x, w_ih, w_hh, h0, c0, bias))
 
 
 def test_gru_step_gradcheck():
@@ -206,10 +208,12 @@ def test_every_recurrent_function_is_gradchecked_here():
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13, 2048])
 def test_lstm_sequence_bias_sum_is_pairwise_sum_of_rows(n):
-    """db of LSTMSequence: the float32 pairwise row sum is as close to the exact sum as a
-    float64 reduction rounded to float32 (within a few ulps), for odd and even row counts."""
-    from macrograd.ops.lstm_sequence import _sum_rows
+    """db of LSTMSequence: the float32 pairwise sum along the rows of the transposed d(pre) is
+    as close to the exact sum as a float64 reduction rounded to float32 (within a few ulps),
+    for odd and even row counts, also when handed a transposed (non-contiguous) view."""
+    from macrograd.ops.lstm_sequence import _sum_along_rows
 
     a = np.random.default_rng(n).standard_normal((n, 7)).astype(np.float32)
     exact = a.astype(np.float64).sum(axis=0)
-    np.testing.assert_allclose(_sum_rows(a), exact, rtol=1e-6, atol=1e-6 * np.sqrt(n))
+    np.testing.assert_allclose(_sum_along_rows(np.ascontiguousarray(a.T)), exact, rtol=1e-6, atol=1e-6 * np.sqrt(n))
+    np.testing.assert_allclose(_sum_along_rows(a.T), exact, rtol=1e-6, atol=1e-6 * np.sqrt(n))

@@ -208,15 +208,15 @@ class RNNBase(Module):
         w_ih, w_hh, *rest = weights
         b_ih, b_hh = rest[:2] if self.bias else (None, None)
         w_hr = rest[-1] if self.proj_size > 0 else None
-        xg = x @ w_ih.T  # every time step's input projection in one GEMM
         if (self.mode == "LSTM" and w_hr is None and len(batch_sizes) > 0
                 and all(n == h0.shape[0] for n in batch_sizes)):
-            # Equal-length sequences: the whole loop over time as one fused node, which adds
-            # the bias step by step (see ops/lstm_sequence.py).
+            # Equal-length sequences: the input projection and the whole loop over time as one
+            # fused node, in a transposed layout (see ops/lstm_sequence.py).
             steps = len(batch_sizes)
             bias = (b_ih + b_hh,) if self.bias else ()
-            y = LSTMSequence.apply(xg, w_hh, h0, c0, *bias, reverse=reverse)
-            return y[:steps].reshape(xg.shape[0], -1), y[0 if reverse else steps - 1], y[steps]
+            y = LSTMSequence.apply(x, w_ih, w_hh, h0, c0, *bias, reverse=reverse)
+            return y[:steps].reshape(x.shape[0], -1), y[0 if reverse else steps - 1], y[steps]
+        xg = x @ w_ih.T  # every time step's input projection in one GEMM
         if self.bias:
             # GRU keeps b_hh apart: its n gate multiplies (h W_hn^T + b_hn) by r.
             xg = xg + (b_ih if self.mode == "GRU" else b_ih + b_hh)
