@@ -2,9 +2,9 @@
 
 nn.LSTM's general loop (nn/rnn.py) records, per time step, a matmul node for h W_hh^T and an
 LSTMStep node (ops/recurrent.py). Here the input projection and the loop over time run inside
-one node, and every array is kept *transposed*, features by (time, batch):
+one node, and every array is kept *transposed*, features by (time, batch); each step is one GEMM
 
-    pre_t^T (4H, B) = W_hh (4H, H) @ h_{t-1}^T (H, B) + [W_ih | b] (4H, I+1) @ [x_t | 1]^T
+    pre_t^T (4H, B) = [W_hh | W_ih | b] (4H, H+I+1) @ [h_{t-1}; x_t; 1] (H+I+1, B)
 
 Why transposed: the per-step GEMM, the only sequential work, is then M=4H (large) by N=B
 (small) instead of M=B by N=4H, which OpenBLAS runs ~10-15% faster (bench W4: 0.34 vs 0.39 ms
@@ -15,8 +15,8 @@ contiguous (H, B) block of rows, so every elementwise pass runs over contiguous 
     backward per step: dh = dy_t + dh_{t+1 -> t};  dc += dh o (1 - tanh(c_t)^2)
                        do = dh tanh(c_t) s'(o);  di = dc g s'(i);  df = dc c_{t-1} s'(f);  dg = dc i (1 - g^2)
                        dh_{t-1} = W_hh^T @ d(pre_t);  dc_{t-1} = dc f        (s' = s (1 - s))
-    after the loop:    dW_hh = d(pre) (4H, T B) @ h_prev (T B, H),  [dW_ih | db] = d(pre) @ [x | 1],
-                       dx = d(pre)^T @ W_ih                                  (one GEMM each)
+    after the loop:    [dW_hh | dW_ih] = d(pre) (4H, T B) @ [h_prev | x] (T B, H+I),
+                       dx = d(pre)^T @ W_ih (one GEMM each),  db = sum of d(pre) over T B
 
 Internally the gates are reordered (o, i, f, g) (PyTorch's order is i, f, g, o): the three
 sigmoid gates are then one contiguous block of rows, and the three gates whose gradient is
@@ -53,7 +53,7 @@ class LSTMSequence(Function):
     """Y[:T] = h_1..h_T (T, B, H), Y[T] = c_T for x (T B, I) (time-major rows), W_ih (4H, I),
     W_hh (4H, H), h0, c0 (B, H) and optionally b (4H,) = b_ih + b_hh;
     backward as in the module docstring: per step d(pre_t), dh_{t-1} = W_hh^T d(pre_t),
-    dc_{t-1} = dc f_t; then dW_hh, [dW_ih | db] and dx as one GEMM each over all steps"""
+    dc_{t-1} = dc f_t; then [dW_hh | dW_ih] and dx as one GEMM each over all steps, db a row sum"""
 
     def forward(ctx, x, w_ih, w_hh, h0, c0, *bias, reverse=False):
         batch, hidden = h0.shape
@@ -61,26 +61,28 @@ class LSTMSequence(Function):
         steps = rows // batch if batch else 0
         dtype = x.dtype
         H = hidden
-        # [W_ih | b] in internal gate order, sigmoid rows halved: sigmoid(z) = (1 + tanh(z/2)) / 2
-        w_in = xp.empty((4, H, inputs + 1), dtype=dtype)
-        w_in[:, :, :inputs] = _gate_rows(w_ih, H)
-        w_in[:, :, inputs] = _gate_rows(bias[0], H) if bias else 0
-        w_in[:3] *= 0.5
-        w_rec = _gate_rows(w_hh, H)
-        w_rec[:3] *= 0.5
-        w_rec = w_rec.reshape(4 * H, H)
-        # [x | 1]: the bias rides in the input GEMM (one more column) forward and backward
-        x1 = xp.empty((rows, inputs + 1), dtype=dtype)
-        x1[:, :inputs] = x
-        x1[:, inputs] = 1
-        # every step's input part of pre^T at once: (4H, T, B)
-        xg = (w_in.reshape(4 * H, inputs + 1) @ x1.T).reshape(4 * H, steps, batch)
-
-        # h^T of every step, (H, T+1, B): slot 0 holds h0 and slot t+1 h_t (reverse: slot T
-        # holds h0 and slot t h_t), so that h_prev of all steps is one (H, T B) view for dW_hh.
-        hs = xp.empty((H, steps + 1, batch), dtype=dtype)
-        first_slot = steps if reverse else 0
-        hs[:, first_slot] = h0.T
+        K = H + inputs + 1
+        # W = [W_hh | W_ih | b] (4H, K) in internal gate order, sigmoid rows halved:
+        # sigmoid(z) = (1 + tanh(z/2)) / 2
+        w = xp.empty((4, H, K), dtype=dtype)
+        w[:, :, :H] = _gate_rows(w_hh, H)
+        w[:, :, H:H + inputs] = _gate_rows(w_ih, H)
+        w[:, :, K - 1] = _gate_rows(bias[0], H) if bias else 0
+        w[:3] *= 0.5
+        w = w.reshape(4 * H, K)
+        # z^T = [h_prev; x_t; 1] of every step, (K, T+1, B): each step is ONE GEMM W @ z_t^T,
+        # the input projection and bias included. Applied once to all steps beforehand, x W_ih^T
+        # would be a (4H, T, B) array whose step slices (4H, B) are read from memory 128 bytes
+        # at a time 8 KB apart, slower (0.05 ms a step) than the GEMM's extra K (bench W4).
+        # Step t reads slot t + shift and writes h_t into the h rows of the slot the next step
+        # reads: forward, x_t in slot t, h0 in slot 0, h_t in slot t+1; reverse, x_t in slot
+        # t+1, h0 in slot T, h_t in slot t. The slots of all steps are one (K, T B) view for dW.
+        shift = 1 if reverse else 0
+        z = xp.empty((K, steps + 1, batch), dtype=dtype)
+        z[H:, steps if shift == 0 else 0] = 0
+        z[H:H + inputs, shift:shift + steps] = x.reshape(steps, batch, inputs).transpose(2, 0, 1)
+        z[K - 1] = 1
+        z[:H, steps if reverse else 0] = h0.T
         acts = xp.empty((steps, 4 * H, batch), dtype=dtype)  # activated gates o, i, f, g
         factors = xp.empty((steps, 4 * H, batch), dtype=dtype)  # F above, per gate
         through_h = xp.empty((steps, H, batch), dtype=dtype)  # o (1 - tanh(c)^2)
@@ -90,10 +92,8 @@ class LSTMSequence(Function):
         ig = xp.empty((H, batch), dtype=dtype)
         order = range(steps - 1, -1, -1) if reverse else range(steps)
         for t in order:
-            prev, cur = (t + 1, t) if reverse else (t, t + 1)
             a = acts[t]
-            xp.matmul(w_rec, hs[:, prev], out=a)
-            a += xg[:, t]
+            xp.matmul(w, z[:, t + shift], out=a)
             xp.tanh(a, out=a)
             sig = a[:3 * H]
             sig *= 0.5
@@ -103,7 +103,7 @@ class LSTMSequence(Function):
             xp.multiply(i, g, out=ig)
             c_next += ig
             xp.tanh(c_next, out=tanh_c)
-            xp.multiply(o, tanh_c, out=hs[:, cur])
+            xp.multiply(o, tanh_c, out=z[:H, t + 1 - shift])
             # for backward: s' = s (1 - s) of the sigmoid gates, 1 - g^2 of g, then the factors
             F = factors[t]
             xp.subtract(1, sig, out=F[:3 * H])
@@ -120,15 +120,16 @@ class LSTMSequence(Function):
             th *= o
             c, c_next = c_next, c
         out = xp.empty((steps + 1, batch, H), dtype=dtype)
-        out[:steps] = (hs[:, :steps] if reverse else hs[:, 1:]).transpose(1, 2, 0)
+        out[:steps] = z[:H, 1 - shift:steps + 1 - shift].transpose(1, 2, 0)
         out[steps] = c.T
         ctx.reverse = reverse
         ctx.has_bias = bool(bias)
-        ctx.save(acts, factors, through_h, hs, x1, w_ih, w_hh)
+        ctx.shift = shift
+        ctx.save(acts, factors, through_h, z, w_ih, w_hh)
         return out
 
     def backward(ctx, dy):
-        acts, factors, through_h, hs, x1, w_ih, w_hh = ctx.saved
+        acts, factors, through_h, z, w_ih, w_hh = ctx.saved
         steps, four_h, batch = acts.shape
         H = four_h // 4
         needs = ctx.needs_input_grad
@@ -160,11 +161,13 @@ class LSTMSequence(Function):
         dx = dw_ih = dw_hh = db = None
         if needs[0]:
             dx = flat.T @ _gate_rows(w_ih, H).reshape(four_h, -1)
-        if needs[1]:
-            dw_ih = to_torch_order(flat @ x1[:, :-1])
-        if needs[2]:
-            h_prev = hs[:, 1:] if ctx.reverse else hs[:, :steps]
-            dw_hh = to_torch_order(flat @ h_prev.reshape(H, steps * batch).T)
+        if needs[1] or needs[2]:
+            # [dW_hh | dW_ih] = d(pre) (4H, T B) @ [h_prev | x] (T B, H + I): one GEMM
+            inputs = z.shape[0] - 1 - H
+            operands = z[:H + inputs, ctx.shift:ctx.shift + steps].reshape(H + inputs, steps * batch)
+            dw = to_torch_order(flat @ operands.T)
+            dw_hh = xp.ascontiguousarray(dw[:, :H]) if needs[2] else None
+            dw_ih = xp.ascontiguousarray(dw[:, H:]) if needs[1] else None
         grads = (dx, dw_ih, dw_hh, dh_prev.T if needs[3] else None, dc.T if needs[4] else None)
         if ctx.has_bias:
             grads += (to_torch_order(_sum_along_rows(flat)) if needs[5] else None,)
