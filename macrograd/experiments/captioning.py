@@ -393,7 +393,8 @@ def run(config: Config, out, resume: bool = False) -> dict:
     shown = example_rows(references, config.examples, config.seed)
     _plot_examples(data, shown, greedy, nearest, run_folder.file("examples.png"))
     _write_examples(references, greedy, beam, nearest, shown, config, run_folder.file("examples.md"))
-    _plot_attention(model, data, shown[:config.attention_images], config, run_folder.file("attention.png"))
+    _plot_attention(model, data, one_per_category(data, shown, config.attention_images), config,
+                    run_folder.file("attention.png"))
     summary["figures"] = ["curves.png", "examples.png", "attention.png"]
     summary["run_seconds"] = round(time.perf_counter() - wall_start, 1)
     summary["run_cpu_seconds"] = round(time.process_time() - cpu_start, 1)
@@ -411,6 +412,18 @@ def example_rows(references, count: int, seed: int) -> list:
     return sorted(np.random.default_rng(seed).permutation(rows)[:count].tolist())
 
 
+def one_per_category(data, rows, count: int) -> list:
+    """Up to `count` of the test `rows`, the first of each emoji category in turn (a flag, a
+    person, a face, an object...), so the attention figure is not four of one kind."""
+    picked, seen = [], set()
+    for row in rows:
+        category = data.emoji.categories[data.index["test"][row]]
+        if category not in seen and len(picked) < count:
+            picked.append(row)
+            seen.add(category)
+    return picked + [r for r in rows if r not in picked][:count - len(picked)]
+
+
 def _plot_examples(data, rows, greedy, nearest, path, columns: int = 6):
     """The chosen unseen test emoji, each with the model's caption, the nearest-neighbour
     baseline's and the true name; words the model got right in green."""
@@ -422,7 +435,7 @@ def _plot_examples(data, rows, greedy, nearest, path, columns: int = 6):
     images = data.display_images("test", rows)
     columns = min(columns, len(rows))
     n_rows = math.ceil(len(rows) / columns)
-    fig, axes = plt.subplots(n_rows, columns, figsize=(2.3 * columns, 2.75 * n_rows), squeeze=False)
+    fig, axes = plt.subplots(n_rows, columns, figsize=(2.3 * columns, 3.3 * n_rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, image, row in zip(axes.ravel(), images, rows):
