@@ -3,7 +3,7 @@
     macrograd list                                  the experiments, with a line on each
     macrograd run mnist-mlp                         train, writing runs/mnist-mlp/
     macrograd run mnist-mlp --set epochs=3 --set lr=3e-4 --out runs/short
-    macrograd run mnist-mlp --resume                continue from runs/mnist-mlp/checkpoint.safetensors
+    macrograd run mnist-mlp --resume                continue the run in runs/mnist-mlp (its checkpoint)
     macrograd run fashion-study --smoke             the same code on a tiny budget (seconds)
     macrograd bench [--only mlp ...]                macrograd vs PyTorch, from a source checkout
     macrograd graph resnet20 --collapse 1           draw a zoo model's computational graph
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="change a config value (repeatable), e.g. --set epochs=3")
     run.add_argument("--smoke", action="store_true", help="a tiny budget (seconds), for tests")
     run.add_argument("--out", type=Path, default=None, help="the run folder (default: runs/NAME)")
-    run.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    run.add_argument("--resume", action="store_true", help="continue the run in the run folder (its checkpoint, or its finished parts)")
     run.add_argument("--diagnose", action="store_true",
                      help="record per-layer training diagnostics (diagnostics*.jsonl and .png in the run folder)")
     commands.add_parser("bench", add_help=False, help="time training steps against PyTorch (bench/run.py)")
@@ -133,8 +133,10 @@ def main(argv=None) -> int:
         print(f"macrograd: error: {error}", file=sys.stderr)
         return 2
     out = args.out if args.out is not None else Path("runs") / args.name
-    if args.resume and not (out / "checkpoint.safetensors").exists():
-        print(f"macrograd: error: --resume: no checkpoint at {out / 'checkpoint.safetensors'}", file=sys.stderr)
+    # Each experiment resumes from what its run folder holds (a training checkpoint, the finished
+    # runs of a sweep, the finished tasks of a study): the folder must exist with its config.
+    if args.resume and not (out / "config.json").exists():
+        print(f"macrograd: error: --resume: no run to continue in {out} (no config.json)", file=sys.stderr)
         return 2
     print(f"macrograd run {args.name}{' (smoke)' if args.smoke else ''} -> {out}")
     print(describe(config))

@@ -49,9 +49,16 @@ def test_bad_set_value_is_a_clear_error(capsys, tmp_path, assignment, message):
     assert message in capsys.readouterr().err
 
 
-def test_resume_without_checkpoint_is_an_error(capsys, tmp_path):
+def test_resume_without_a_run_is_an_error(capsys, tmp_path):
     assert main(["run", "mnist-mlp", "--smoke", "--resume", "--out", str(tmp_path)]) == 2
-    assert "no checkpoint" in capsys.readouterr().err
+    assert "no run to continue" in capsys.readouterr().err
+
+
+def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_over(capsys, tmp_path):
+    assert main(["run", "mnist-mlp", "--smoke", "--out", str(tmp_path)]) == 0
+    (tmp_path / "checkpoint.safetensors").unlink()
+    assert main(["run", "mnist-mlp", "--smoke", "--resume", "--out", str(tmp_path)]) == 0
+    assert "training starts from the beginning" in capsys.readouterr().out
 
 
 def test_parse_values_by_field_type():

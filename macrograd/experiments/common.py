@@ -251,6 +251,10 @@ def train_classifier(model, optimizer, scheduler, interval, train_loader, val_lo
 
         callbacks.append(Diagnostics(run.file(diagnostics_name), every=log_every))
     checkpoint = run.file(checkpoint_name)
+    if resume and not checkpoint.exists():
+        # interrupted before its first epoch ended: there is nothing to continue from
+        print(f"resume: no {checkpoint_name} in {run.path} yet, so training starts from the beginning")
+        resume = False
     start = time.perf_counter()
     history = fit(model, optimizer, CrossEntropyLoss(), train_loader, epochs=epochs, val_loader=val_loader,
                   scheduler=scheduler, scheduler_interval=interval, callbacks=callbacks,

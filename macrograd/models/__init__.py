@@ -27,6 +27,7 @@ from .vit import ViT, vit
 from .bert import BertConfig, BertForSequenceClassification, BertModel
 from .gpt import GPT, GPTConfig
 from .seq2seq_transformer import Seq2SeqTransformer
+from .captioner import ImageCaptioner
 # generative models: not classifiers either
 from .diffusion import EMA, NoiseSchedule, ddim_sample, ddpm_sample
 from .diffusion_unet import DiffusionUNet, diffusion_unet
@@ -79,6 +80,7 @@ __all__ = [
     "mobilenet_v2", "efficientnet_small", "MobileNet", "InvertedResidual", "SqueezeExcitation",
     "unet", "UNet", "vit", "ViT",
     "GPT", "GPTConfig", "BertConfig", "BertModel", "BertForSequenceClassification", "Seq2SeqTransformer",
+    "ImageCaptioner",
     "ConvVAE", "conv_vae", "negative_elbo", "dcgan_generator", "dcgan_discriminator", "dcgan_init_",
     "DiffusionUNet", "diffusion_unet", "NoiseSchedule", "EMA", "ddpm_sample", "ddim_sample",
 ]
