@@ -22,6 +22,9 @@ EXPERIMENTS = {
     "mnist-lenet": "macrograd.experiments.mnist_lenet",
     "backbones": "macrograd.experiments.backbones",
     "cnn-inside": "macrograd.experiments.inside_cnn",
+    "emoji-classify": "macrograd.experiments.emoji_classify",
+    "segmentation": "macrograd.experiments.segmentation",
+    "transfer": "macrograd.experiments.transfer",
     "gpt-shakespeare": "macrograd.experiments.gpt_shakespeare",
     "gpt-bpe": "macrograd.experiments.gpt_bpe",
     "translate-transformer": "macrograd.experiments.translate_transformer",
@@ -33,6 +36,7 @@ EXPERIMENTS = {
     "ddpm": "macrograd.experiments.ddpm",
     "generative-compare": "macrograd.experiments.generative_compare",
     "scaling-laws": "macrograd.experiments.scaling_laws",
+    "captioning": "macrograd.experiments.captioning",
 }
 
 
