@@ -93,6 +93,9 @@ CASES = {
     # linalg
     "MatMul": [(lambda a, b: a @ b, (t((3,), 1), t((3,), 2))), (lambda a, b: a @ b, (t((2, 1, 2, 3), 1), t((3, 3, 2), 2))),
                (lambda a, b: a @ b, (t((2, 3), 1), t((3,), 2))), (lambda a, b: a @ b, (t((3,), 1), t((2, 3, 2), 2)))],
+    "Linear": [(lambda x, w, b: mg.nn.functional.linear(x, w, b), (t((2, 3), 1), t((4, 3), 2), t((4,), 3))),
+               (lambda x, w: mg.nn.functional.linear(x, w), (t((2, 2, 3), 1), t((4, 3), 2))),
+               (lambda x, w, b: mg.nn.functional.linear(x, w, b), (t((3,), 1), t((4, 3), 2), t((4,), 3)))],
     "Einsum": [(lambda a, b: mg.einsum("ij,jk->ik", a, b), (t((2, 3), 1), t((3, 2), 2))),
                (lambda a: mg.einsum("ii->i", a), (t((3, 3), 1),)),
                (lambda a, b: mg.einsum("...ij,...jk", a, b), (t((2, 1, 2, 3), 1), t((3, 3, 2), 2))),

@@ -142,3 +142,25 @@ def test_bad_example_input():
         mg.onnx.export(nn.Linear(2, 2), np.zeros((1, 2), np.float32))
     with pytest.raises(ValueError, match="opset_version must be at least 17"):
         mg.onnx.export(nn.Linear(2, 2), mg.randn(1, 2), opset_version=13)
+
+
+def test_linear_on_three_dims_and_with_a_weight_computed_from_the_input(tmp_path):
+    """The fused Linear op: x (B, T, in) becomes MatMul + Add with W^T stored transposed, and a
+    weight that depends on the input becomes a Transpose node."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.head = nn.Linear(4, 3, bias=False)
+
+        def forward(self, x):
+            h = self.fc(x).tanh()                     # (B, T, 4)
+            w = h[0, :2] * 2                           # (2, 4): a weight made from the input
+            return nn.functional.linear(h, w, None) + self.head(h).sum(-1, keepdim=True)
+
+    model = randomize(Net())
+    x = np.random.default_rng(5).normal(size=(3, 5, 4)).astype(np.float32)
+    roundtrip(tmp_path, model, mg.randn(3, 5, 4), [x])
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node]
+    assert ops.count("MatMul") == 3 and "Transpose" in ops and "Gemm" not in ops

@@ -54,6 +54,32 @@ def test_matmul_of_integers_and_float64():
     check(lambda L, x, y: x @ y, randn(2, 3, dtype=np.float64, seed=1), randn(3, dtype=np.float64, seed=2))
 
 
+@pytest.mark.parametrize("x_shape", [(5, 4), (2, 3, 4), (4,), (0, 4)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_values_and_gradients_match_torch(x_shape, bias):
+    """F.linear is one fused Linear node (x W^T + b over the folded rows of x)."""
+    arrays = [randn(*x_shape, seed=1), randn(3, 4, seed=2)] + ([randn(3, seed=3)] if bias else [])
+    check(lambda L, x, w, *b: L.nn.functional.linear(x, w, *b), *arrays, rtol=1e-5, atol=1e-5)
+    x = mg.tensor(arrays[0], requires_grad=True)
+    assert type(mg.nn.functional.linear(x, *map(mg.tensor, arrays[1:])).grad_fn).__name__ == "Linear"
+
+
+@pytest.mark.parametrize("need", [(True, False, False), (False, True, True), (False, False, True)])
+def test_linear_gradient_of_some_inputs_only(need):
+    check(lambda L, x, w, b: L.nn.functional.linear(x, w, b), randn(2, 5, 4, seed=1), randn(3, 4, seed=2),
+          randn(3, seed=3), requires_grad=list(need), rtol=1e-5, atol=1e-5)
+
+
+def test_linear_weight_gradient_is_c_ordered_and_composition_cases_still_work():
+    x, w = mg.randn(6, 4), mg.randn(3, 4, requires_grad=True)
+    mg.nn.functional.linear(x, w).sum().backward()
+    assert w.grad._data.flags.c_contiguous
+    # A 1-D weight and a broadcasting bias take the composition x @ W^T + b, as in PyTorch.
+    check(lambda L, x, w: L.nn.functional.linear(x, w), randn(2, 4, seed=1), randn(4, seed=2))
+    check(lambda L, x, w, b: L.nn.functional.linear(x, w, b), randn(2, 4, seed=1), randn(3, 4, seed=2),
+          randn(1, seed=3), rtol=1e-5, atol=1e-5)
+
+
 def test_mm_bmm_mv_dot_outer():
     check(lambda L, x, y: L.mm(x, y), randn(2, 3, seed=1), randn(3, 4, seed=2))
     check(lambda L, x, y: x.bmm(y), randn(5, 2, 3, seed=1), randn(5, 3, 4, seed=2))

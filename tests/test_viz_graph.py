@@ -57,9 +57,8 @@ def test_ops_shapes_dtypes_and_parameter_names():
     model = mlp()
     nodes, edges = parse(viz.draw_graph(traced_loss(model)).source)
     labels = sorted(label for label, _, _ in nodes.values() if label)
-    assert labels == sorted([
-        "Permute\n(4, 8) float32", "MatMul\n(5, 8) float32", "Add\n(5, 8) float32", "Relu\n(5, 8) float32",
-        "Permute\n(8, 3) float32", "MatMul\n(5, 3) float32", "Add\n(5, 3) float32",
+    assert labels == sorted([  # nn.Linear is one fused Linear node (x W^T + b)
+        "Linear\n(5, 8) float32", "Relu\n(5, 8) float32", "Linear\n(5, 3) float32",
         "CrossEntropy\nscalar float32",
         "0.weight\n(8, 4) float32", "0.bias\n(8,) float32", "2.weight\n(3, 8) float32", "2.bias\n(3,) float32",
     ])
@@ -67,12 +66,13 @@ def test_ops_shapes_dtypes_and_parameter_names():
     (loss_id,) = by_label(nodes, "CrossEntropy")
     assert "penwidth=2" in nodes[loss_id][1]
     assert "ellipse" in nodes[by_label(nodes, "0.weight")[0]][1]
-    # Every edge joins declared nodes; the data x enters the first MatMul on a dashed grey edge.
+    # Every edge joins declared nodes; the data x enters the first Linear on a dashed grey edge,
+    # its weight and bias on solid ones.
     assert all(s in nodes and d in nodes for s, d, _ in edges)
-    first_matmul = [i for i in by_label(nodes, "MatMul") if "(5, 8)" in nodes[i][0]][0]
-    into = [(s, attrs) for s, d, attrs in edges if d == first_matmul]
-    assert sorted("dashed" in attrs for _, attrs in into) == [False, True]
-    assert len(edges) == 12  # 11 edges that carry gradients + the data input
+    first_linear = [i for i in by_label(nodes, "Linear") if "(5, 8)" in nodes[i][0]][0]
+    into = [(s, attrs) for s, d, attrs in edges if d == first_linear]
+    assert sorted("dashed" in attrs for _, attrs in into) == [False, False, True]
+    assert len(edges) == 8  # 7 edges that carry gradients + the data input
 
 
 def test_edges_follow_the_graph():
@@ -80,8 +80,8 @@ def test_edges_follow_the_graph():
     nodes, edges = parse(viz.draw_graph(traced_loss(model)).source)
     name = {i: label.split("\n")[0] for i, (label, _, _) in nodes.items()}
     pairs = {(name[s], name[d]) for s, d, _ in edges}
-    assert ("0.weight", "Permute") in pairs and ("0.bias", "Add") in pairs
-    assert ("Add", "Relu") in pairs and ("Relu", "MatMul") in pairs and ("Add", "CrossEntropy") in pairs
+    assert ("0.weight", "Linear") in pairs and ("0.bias", "Linear") in pairs
+    assert ("Linear", "Relu") in pairs and ("Relu", "Linear") in pairs and ("Linear", "CrossEntropy") in pairs
 
 
 def test_ops_are_clustered_by_the_module_that_made_them():
@@ -89,7 +89,7 @@ def test_ops_are_clustered_by_the_module_that_made_them():
     nodes, _ = parse(viz.draw_graph(traced_loss(model)).source)
     clusters = {label: cl for label, _, cl in nodes.values()}
     assert clusters["Relu\n(5, 8) float32"] == ["1: ReLU"]
-    assert clusters["MatMul\n(5, 3) float32"] == ["2: Linear"]
+    assert clusters["Linear\n(5, 3) float32"] == ["2: Linear"]
     assert clusters["0.weight\n(8, 4) float32"] == ["0: Linear"]
     assert clusters["CrossEntropy\nscalar float32"] == []  # made outside the model
 
@@ -113,7 +113,9 @@ def test_nested_modules_and_a_residual_add_belong_to_their_block():
     tanh = [cl for label, _, cl in nodes.values() if label.startswith("Tanh")]
     assert tanh == [["1: Block"]]
     adds = sorted(tuple(cl) for label, _, cl in nodes.values() if label.startswith("Add"))
-    assert adds == [("0: Linear",), ("1: Block",), ("1: Block", "1.fc: Linear")]
+    assert adds == [("1: Block",)]
+    linears = sorted(tuple(cl) for label, _, cl in nodes.values() if label.startswith("Linear"))
+    assert linears == [("0: Linear",), ("1: Block", "1.fc: Linear")]
 
 
 def test_a_tensor_held_from_an_earlier_module_is_not_claimed():
@@ -129,9 +131,9 @@ def test_a_tensor_held_from_an_earlier_module_is_not_claimed():
         second.held = first(x)  # made by `first`, before `second` runs
         out = model(x)
     nodes, _ = parse(viz.draw_graph(out).source)
-    adds = [cl for label, _, cl in nodes.values() if label.startswith("Add")]
+    linears = [cl for label, _, cl in nodes.values() if label.startswith("Linear")]
     (mul,) = [cl for label, _, cl in nodes.values() if label.startswith("Mul")]
-    assert mul == ["1: UsesHeld"] and adds == [["0: Linear"], ["0: Linear"]]
+    assert mul == ["1: UsesHeld"] and linears == [["0: Linear"], ["0: Linear"]]
 
 
 def test_collapse_draws_each_module_as_one_box():
@@ -156,7 +158,7 @@ def test_collapse_at_depth_two_keeps_outer_clusters():
     placed = {label.split("\n")[0]: cl for label, _, cl in nodes.values() if label}
     assert placed["0.0: Linear"] == ["0: Sequential"] and placed["0.1: ReLU"] == ["0: Sequential"]
     assert "1: Linear" not in placed  # at depth 1 < 2: its ops stay visible, in its cluster
-    assert any(label.startswith("MatMul") and cl == ["1: Linear"] for label, _, cl in nodes.values())
+    assert any(label.startswith("Linear") and cl == ["1: Linear"] for label, _, cl in nodes.values())
 
 
 def test_names_without_a_trace_and_inputs_that_need_a_gradient():
@@ -206,9 +208,9 @@ def test_backward_hook_gates_are_invisible_and_graph_survives_backward():
     loss.backward()
     nodes, edges = parse(viz.draw_graph(loss).source)
     assert not any("Gate" in label for label, _, _ in nodes.values())
-    (first_matmul,) = [i for i in by_label(nodes, "MatMul") if "(5, 8)" in nodes[i][0]]
-    sources = sorted(nodes[s][0].split("\n")[0] for s, d, _ in edges if d == first_matmul)
-    assert sources == ["Permute", "input"]
+    (first_linear,) = [i for i in by_label(nodes, "Linear") if "(5, 8)" in nodes[i][0]]
+    sources = sorted(nodes[s][0].split("\n")[0] for s, d, _ in edges if d == first_linear)
+    assert sources == ["0.bias", "0.weight", "input"]
 
 
 def test_errors():
@@ -285,6 +287,6 @@ def test_draw_model_by_zoo_name():
     nodes, _ = parse(viz.draw_model("lenet5").source)
     labels = [label for label, _, _ in nodes.values()]
     assert any(label.startswith("conv1.weight\n(6, 1, 5, 5)") for label in labels)
-    assert any(label.startswith("Add\n(1, 10)") for label in labels)  # the logits
+    assert any(label.startswith("Linear\n(1, 10)") for label in labels)  # the logits
     with pytest.raises(ValueError, match="unknown model 'lenet6'"):
         viz.draw_model("lenet6")

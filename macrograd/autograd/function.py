@@ -79,8 +79,13 @@ class Function:
         the graph. Every positional input must be a Tensor; options are passed to forward as is."""
         ctx = cls()
         # Known before forward runs, so that forward can save only what backward will use.
-        needs = tuple([t._requires_grad for t in inputs])
-        record = grad_mode._enabled and True in needs
+        # Under no_grad nothing is asked of the inputs (the common inference case, where
+        # this bookkeeping is a measurable part of a batch-1 op's time).
+        if grad_mode._enabled:
+            needs = tuple([t._requires_grad for t in inputs])
+            record = True in needs
+        else:
+            record = False
         ctx.needs_input_grad = needs if record else (False,) * len(inputs)
         try:
             output = Tensor(ctx.forward(*[t._data for t in inputs], **options))

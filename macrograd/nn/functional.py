@@ -14,7 +14,7 @@ from ..ops.dropout import dropout, dropout1d, dropout2d  # noqa: F401
 from ..ops.dtypes import to_tensor as _to_tensor
 from ..ops.elementwise import sigmoid, tanh  # noqa: F401
 from ..ops.embedding import embedding, one_hot  # noqa: F401
-from ..ops.linalg import matmul as _matmul
+from ..ops.linalg import Linear as _Linear, matmul as _matmul
 from ..ops.loss import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
     l1_loss, mse_loss, nll_loss, smooth_l1_loss,
@@ -23,6 +23,7 @@ from ..ops.normalization import (  # noqa: F401
     LpNormalize as _LpNormalize, batch_norm, group_norm, instance_norm, layer_norm,
 )
 from ..ops.softmax import log_softmax, softmax  # noqa: F401
+from ..tensor import Tensor as _Tensor
 
 # Ops written in other files of macrograd.ops (padding, convolution, pooling, attention, ...)
 # appear here under the same name once they exist, so that F stays one import for all of them.
@@ -37,12 +38,22 @@ globals().update({name: getattr(_ops, name) for name in _FROM_OPS if hasattr(_op
 
 
 def linear(input, weight, bias=None):
-    """y = x W^T + b, with weight (out_features, in_features) and input (*, in_features)."""
+    """y = x W^T + b, with weight (out_features, in_features) and input (*, in_features).
+
+    A 2-D weight of the input's floating dtype (with a bias of shape (out_features,) and that
+    dtype, or none) is one fused `Linear` node; anything else (a 1-D weight, a bias that
+    broadcasts, mixed dtypes) is the composition x @ W^T + b, with matmul's errors."""
     input, weight = _to_tensor(input), _to_tensor(weight)
-    if weight.ndim not in (1, 2) or input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
+    x, w = input._data, weight._data
+    if w.ndim not in (1, 2) or x.ndim == 0 or x.shape[-1] != w.shape[-1]:
         raise RuntimeError(f"linear: input of shape {tuple(input.shape)} does not match weight of "
                            f"shape {tuple(weight.shape)} (expected input (*, in_features) and "
                            f"weight (out_features, in_features))")
+    if w.ndim == 2 and x.dtype == w.dtype and w.dtype.kind == "f":
+        if bias is None:
+            return _Linear.apply(input, weight)
+        if isinstance(bias, _Tensor) and bias._data.dtype == w.dtype and bias._data.shape == w.shape[:1]:
+            return _Linear.apply(input, weight, bias)
     output = _matmul(input, weight.t() if weight.ndim == 2 else weight)
     return output if bias is None else output + bias
 

@@ -4,7 +4,7 @@ A traced tensor is *dynamic* when it depends on the model's input (a graph input
 output of an emitted node); every other tensor met as an op's input (a parameter, a buffer, a
 mask built in forward, an op on those) is a *constant* and becomes an initializer holding its
 value. Ops whose inputs are all constant are not emitted at all: their output is folded into an
-initializer (a Linear's `weight.t()` is stored already transposed).
+initializer (a `weight.t()` computed in forward is stored already transposed).
 """
 from __future__ import annotations
 

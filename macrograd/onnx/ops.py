@@ -158,8 +158,22 @@ def masked_fill(g, call):
 # -- linear algebra, softmax ---------------------------------------------------------------------
 @converts("MatMul")
 def matmul(g, call):
-    """a @ b -> MatMul (a Linear is MatMul(x, W^T) then Add(b), W^T folded into one initializer)"""
+    """a @ b -> MatMul"""
     return g.node("MatMul", [_x(g, call, 0), _x(g, call, 1)])
+
+
+@converts("Linear")
+def linear(g, call):
+    """x W^T (+ b) -> MatMul(x, W^T) then Add(b): W^T stored transposed as one initializer when
+    W is a constant (a parameter), else a Transpose node. (Not Gemm: it takes only 2-D x, and
+    a Linear may see (B, T, in).)"""
+    x, weight = call.inputs[0], call.inputs[1]
+    if g.is_dynamic(weight):
+        w_t = g.node("Transpose", [g.name(weight)], perm=[1, 0])
+    else:
+        w_t = g.const(weight._data.T, (g.param_names.get(id(weight._data)) or "weight") + "_t")
+    y = g.node("MatMul", [g.name(x), w_t])
+    return g.node("Add", [y, g.name(call.inputs[2])]) if len(call.inputs) > 2 else y
 
 
 @converts("Softmax", "LogSoftmax")

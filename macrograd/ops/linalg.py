@@ -72,6 +72,50 @@ class MatMul(Function):
         return da, db
 
 
+class Linear(Function):
+    """y = x W^T (+ b) for x (*, in), W (out, in), b (out,): the rows of x folded into one
+    (N, in) matrix, one GEMM, the bias added in place;
+    dx = dy W,  dW = dy^T x (over the N folded rows),  db = sum of dy over the rows.
+
+    One graph node for what x @ W.t() + b spells as three (Permute, MatMul, Add): at batch 1
+    the per-op Python overhead is most of a layer's time (bench W6), and at batch 128 one node
+    saves the intermediate output and the broadcast-add's backward (bench W1)."""
+
+    def forward(ctx, x, weight, *bias):
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        ctx.save(x if need_w else None, weight if need_x else None)
+        ctx.x_shape = x.shape
+        # W^T is a transposed view: BLAS reads it as is (no copy).
+        if x.ndim <= 2:  # (N, in) or (in,): NumPy's matmul is the GEMM (GEMV) itself
+            y = x @ weight.T
+        else:
+            y = (_rows(x) @ weight.T).reshape(x.shape[:-1] + weight.shape[:1])
+        if bias:
+            y += bias[0]  # y is fresh: add in place, no second output array
+        return y
+
+    def backward(ctx, dy):
+        x, weight = ctx.saved
+        needs = ctx.needs_input_grad
+        shape = ctx.x_shape
+        # Every case as matrices: (in,) is one row, (*, in) its rows folded.
+        dy2 = dy.reshape(1, -1) if dy.ndim == 1 else _rows(dy)
+        dx = dw = db = None
+        if needs[0]:
+            dx = (dy2 @ weight).reshape(shape)
+        if needs[1]:
+            x2 = x.reshape(1, -1) if x.ndim == 1 else _rows(x)
+            dw = dy2.T @ x2  # (out, in), C-ordered like W: the optimizer's updates stay contiguous
+        if len(needs) > 2 and needs[2]:
+            # Accumulated in float64, as sum_to does for a broadcast bias: a float32 sum over
+            # many rows drifts ~1e-5 relative, 10x PyTorch's error.
+            if dy2.dtype.kind == "f" and dy2.dtype.itemsize < 8:
+                db = dy2.sum(axis=0, dtype=np.float64).astype(dy2.dtype)
+            else:
+                db = dy2.sum(axis=0)
+        return (dx, dw, db)[:len(needs)]
+
+
 def _check_matmul(op, a: Tensor, b: Tensor):
     """PyTorch's errors for matmul: 0-d operands, different dtypes, mismatched sizes."""
     if a.ndim == 0 or b.ndim == 0:
