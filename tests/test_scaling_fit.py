@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from macrograd.experiments.scaling_fit import (compute_frontier, count_non_embedding_params, fit_power_law,
-                                                power_law, training_compute)
+                                                fit_pure_power_law, power_law, training_compute)
 
 
 @pytest.mark.parametrize("alpha, x_c, l_inf, seed", [(0.15, 2e6, 1.0, 0), (0.34, 4e5, 1.2, 1), (0.6, 2e4, 0.9, 2)])
@@ -57,6 +57,25 @@ def test_compute_frontier_hand_made():
     with pytest.raises(ValueError, match="compute_frontier"):
         compute_frontier([1.0, 2.0], [1.0])
     assert training_compute(1000, 64) == 6 * 1000 * 64
+
+
+def test_compute_frontier_gives_one_entry_per_budget():
+    """A data sweep trains one model for the same steps: many runs, one compute budget."""
+    frontier = compute_frontier([4.0, 4.0, 1.0, 4.0], [2.6, 2.3, 3.0, 2.4])
+    assert frontier == [(1.0, 3.0, 2), (4.0, 2.3, 1)]
+
+
+@pytest.mark.parametrize("alpha, x_c, seed", [(0.076, 8.8e13, 0), (0.3, 1e5, 1)])
+def test_pure_power_law_recovers_known_law(alpha, x_c, seed):
+    n = np.logspace(4, 7, 8)
+    noisy = power_law(n, alpha, x_c, 0.0) * np.exp(np.random.default_rng(seed).normal(0.0, 0.003, size=n.shape))
+    fit = fit_pure_power_law(n, noisy)
+    assert fit["alpha_ci"][0] <= alpha <= fit["alpha_ci"][1], fit
+    assert fit["alpha"] == pytest.approx(alpha, rel=0.1) and fit["l_inf"] == 0.0
+    exact = fit_pure_power_law(n, power_law(n, alpha, x_c, 0.0))
+    assert exact["alpha"] == pytest.approx(alpha, rel=1e-9) and exact["x_c"] == pytest.approx(x_c, rel=1e-6)
+    with pytest.raises(ValueError, match="fit_pure_power_law: need at least 3 points"):
+        fit_pure_power_law([1.0, 2.0], [2.0, 1.0])
 
 
 @pytest.mark.parametrize("n_layer, n_embd, bias", [(1, 16, True), (2, 8, False), (3, 12, True)])

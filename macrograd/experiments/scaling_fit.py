@@ -7,7 +7,13 @@ that N_c of 1e5 or 1e9 is an O(10) number for the optimiser. The 95% confidence 
 estimate +- t(0.975, n - 3) * standard error, the errors from the covariance of the fit.
 
     fit = fit_power_law(n_params, losses)           # {"alpha": ..., "alpha_ci": (lo, hi), ...}
+    pure = fit_pure_power_law(n_params, losses)     # Kaplan et al.'s form, L_inf = 0
     frontier = compute_frontier(computes, losses)   # lowest loss reachable at each budget
+
+With a few points from a narrow range, L_inf and alpha trade off against each other: the
+three-parameter fit may put L_inf at its bound 0 with a wide interval on alpha. Kaplan et al.
+(2020) fit the pure power law L = (N_c / N)^alpha_N, a straight line in log-log that two points
+already determine, so its interval is the one to read when L_inf is not resolved.
 """
 from __future__ import annotations
 
@@ -81,6 +87,30 @@ def fit_power_law(x, losses, confidence: float = 0.95) -> dict:
     }
 
 
+def fit_pure_power_law(x, losses, confidence: float = 0.95) -> dict:
+    """Least squares of log L = alpha (log x_c - log x), the straight line of L = (x_c / x)^alpha in
+    log-log (Kaplan et al. 2020's form, no irreducible term). Returns {"alpha", "x_c", "alpha_ci",
+    "n_points", "rms_log_residual"}; the interval is alpha +- t(n - 2) * the slope's standard error."""
+    from scipy import stats
+
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(losses, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"fit_pure_power_law: x and losses must be 1-D of the same length, got {x.shape} and {y.shape}")
+    if len(x) < 3:
+        raise ValueError(f"fit_pure_power_law: need at least 3 points for 2 parameters and an error estimate, got {len(x)}")
+    if np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError("fit_pure_power_law: x and losses must be positive")
+    line = stats.linregress(np.log(x), np.log(y))
+    alpha = -float(line.slope)
+    t = stats.t.ppf(0.5 + confidence / 2, len(x) - 2)
+    residual = np.log(y) - (line.intercept + line.slope * np.log(x))
+    return {"alpha": alpha, "x_c": _exp(line.intercept / alpha) if alpha else math.inf,
+            "alpha_ci": (alpha - t * line.stderr, alpha + t * line.stderr), "l_inf": 0.0,
+            "confidence": confidence, "n_points": int(len(x)),
+            "rms_log_residual": float(np.sqrt(np.mean(residual ** 2)))}
+
+
 def _exp(v: float) -> float:
     """exp that gives inf instead of raising (an unconstrained x_c has an interval of +- infinity)."""
     return math.exp(v) if v < 700 else math.inf
@@ -92,8 +122,9 @@ def training_compute(n_params, tokens_seen) -> float:
 
 
 def compute_frontier(computes, losses) -> list:
-    """For each run's compute budget C (ascending), the lowest loss among runs with compute <= C:
-    a list of (C, best loss, index of the run reaching it), non-increasing in loss."""
+    """For each distinct compute budget C of the runs (ascending), the lowest loss among runs with
+    compute <= C: a list of (C, best loss, index of the run reaching it), non-increasing in loss.
+    Runs that share a budget (a data sweep at a fixed model and step count) give one entry."""
     computes = np.asarray(computes, dtype=np.float64)
     losses = np.asarray(losses, dtype=np.float64)
     if computes.shape != losses.shape or computes.ndim != 1:
@@ -103,8 +134,11 @@ def compute_frontier(computes, losses) -> list:
     for i in np.argsort(computes, kind="stable"):
         if losses[i] < best:
             best, best_i = float(losses[i]), int(i)
+        if frontier and frontier[-1][0] == computes[i]:
+            frontier.pop()  # the same budget again: keep one entry, with the best loss so far
         frontier.append((float(computes[i]), best, best_i))
     return frontier
 
 
-__all__ = ["count_non_embedding_params", "power_law", "fit_power_law", "training_compute", "compute_frontier"]
+__all__ = ["count_non_embedding_params", "power_law", "fit_power_law", "fit_pure_power_law", "training_compute",
+           "compute_frontier"]
