@@ -26,7 +26,7 @@ def test_scaling_laws_smoke_and_resume(tmp_path, monkeypatch):
     assert results["L1-E8-Dall"]["non_embedding_params"] < results["L1-E16-Dall"]["non_embedding_params"]
     assert all(r["compute"] == 6 * r["non_embedding_params"] * 2 * 4 * 16 for r in results.values())
     assert "error" in summary["size_fit"]  # 2 points: too few to fit, reported rather than raised
-    assert [f["compute"] for f in summary["frontier"]] == sorted(r["compute"] for r in results.values())
+    assert [f["compute"] for f in summary["frontier"]] == sorted({r["compute"] for r in results.values()})
     for name in ("results.md", "scaling.png", "summary.json"):
         assert (tmp_path / name).stat().st_size > 0
     assert "0.076" in (tmp_path / "results.md").read_text()
