@@ -86,13 +86,40 @@ def _tiled_max(x, kernel):
     return best, winner
 
 
+def _tiled_max_value(x, kernel):
+    """Max pooling over windows that tile x exactly, the value only (no argmax: inference):
+    a running np.maximum over the kW columns of each window, then over its kH rows: k - 1
+    whole-array ufuncs per axis. np.maximum propagates NaN, as PyTorch's max does."""
+    n, c, h, w = x.shape
+    kh, kw = kernel
+    if kh == kw == 1:
+        return x.copy()
+    best = _running_max(x.reshape(n, c, h, w // kw, kw), kw, lambda a, j: a[..., j])  # (N, C, H, OW)
+    return _running_max(best.reshape(n, c, h // kh, kh, w // kw), kh, lambda a, i: a[:, :, :, i])
+
+
+def _running_max(a, k, part):
+    """max over the k parts part(a, 0..k-1) of a, as k - 1 elementwise maximums."""
+    if k == 1:
+        return part(a, 0)
+    best = xp.maximum(part(a, 0), part(a, 1))
+    for j in range(2, k):
+        xp.maximum(best, part(a, j), out=best)
+    return best
+
+
 # -- Functions ---------------------------------------------------------------------------------
 class MaxPool2d(Function):
     """y = max over each window of x;  dx[argmax] += dy (the first maximum in scan order)"""
 
+    indices_wanted = False  # set on a node made to report the argmax indices (return_indices)
+
     def forward(ctx, x, kernel, stride, padding, dilation, out_hw):
         ctx.geometry = (x.shape, x.shape, kernel, stride, padding, dilation, out_hw)
-        if _tiles(x.shape, kernel, stride, padding, dilation, out_hw):
+        tiles = _tiles(x.shape, kernel, stride, padding, dilation, out_hw)
+        if tiles and not (ctx.indices_wanted or ctx.needs_input_grad[0]):
+            return _tiled_max_value(x, kernel)  # no backward, no indices: the argmax is not needed
+        if tiles:
             best, winner = _tiled_max(x, kernel)
             if best is not None:
                 ctx.save(winner)
@@ -284,14 +311,35 @@ def _output_hw(op, x, kernel, stride, padding, dilation, ceil_mode, input):
 
 
 # -- the functions users call ------------------------------------------------------------------
+# The checked geometry of recent max pools, by their arguments and input shape: a layer passes
+# the same ones at every call, and checking them anew costs as much as pooling a small image
+# (batch-1 inference, bench W6). Only arguments that are plain ints or tuples of ints are
+# remembered; anything else (a list, a bool) is checked at every call.
+_MAX_POOL_GEOMETRY: dict = {}
+
+
+def _plain(value) -> bool:
+    return type(value) is int or value is None or (type(value) is tuple and all(type(v) is int for v in value))
+
+
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, spatial, op):
     input = _check_input(input, op)
-    kernel, stride, padding, dilation = _window_args(op, spatial, kernel_size, stride, padding, dilation)
+    key = geometry = None
+    if _plain(kernel_size) and _plain(stride) and _plain(padding) and _plain(dilation) and type(ceil_mode) is bool:
+        key = (op, input._data.shape, kernel_size, stride, padding, dilation, ceil_mode)
+        geometry = _MAX_POOL_GEOMETRY.get(key)
+    if geometry is None:
+        kernel, stride, padding, dilation = _window_args(op, spatial, kernel_size, stride, padding, dilation)
     x, unbatched = _batched(input, spatial, op)
     if spatial == 1:
         x = x.unsqueeze(2)
-    out_hw = _output_hw(op, x, kernel, stride, padding, dilation, ceil_mode, input)
-    geometry = dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation, out_hw=out_hw)
+    if geometry is None:
+        out_hw = _output_hw(op, x, kernel, stride, padding, dilation, ceil_mode, input)
+        geometry = dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation, out_hw=out_hw)
+        if key is not None:
+            if len(_MAX_POOL_GEOMETRY) >= 256:  # bounded: shapes that keep changing start it afresh
+                _MAX_POOL_GEOMETRY.clear()
+            _MAX_POOL_GEOMETRY[key] = geometry
     y, ctx = _with_node(MaxPool2d, x, geometry, return_indices)
     indices = Tensor(ctx.indices()) if return_indices else None
     if spatial == 1:
@@ -310,6 +358,7 @@ def _with_node(function, x, options, need_node):
         y = function.apply(x, **options)
         return y, y.grad_fn
     ctx = function()
+    ctx.indices_wanted = True
     return Tensor(ctx.forward(x._data, **options)), ctx
 
 
