@@ -18,6 +18,8 @@ conv2d's input gradient (a GEMM then col2im), its input gradient is conv2d's for
 from __future__ import annotations
 
 
+import numpy as np
+
 from ..autograd import Function
 from ..backend import xp
 from .dtypes import to_tensor
@@ -65,15 +67,24 @@ def _pad_cn(x, pads, value=0):
     return out
 
 
+def _strided(a, shape, strides):
+    """A read-only view of `a` with these shape and strides, like as_strided, which costs ~3 us
+    of Python a call (a tenth of a batch-1 convolution); the ndarray constructor over a
+    C-contiguous NumPy array's buffer makes the same view in a tenth of that."""
+    if xp is np and a.flags.c_contiguous:
+        view = np.ndarray(shape, a.dtype, a, 0, strides)
+        view.flags.writeable = False
+        return view
+    return xp.lib.stride_tricks.as_strided(a, shape=shape, strides=strides, writeable=False)
+
+
 def _windows(xcn, kernel, stride, dilation, out_hw):
     """The (C, kH, kW, N, OH, OW) strided view of xcn (C, N, Hp, Wp): element
     [c, i, j, n, y, x] is xcn[c, n, y sH + i dH, x sW + j dW]. No copy."""
     c, n = xcn.shape[:2]
     sc, sn, sh, sw = xcn.strides
-    return xp.lib.stride_tricks.as_strided(
-        xcn, shape=(c, *kernel, n, *out_hw),
-        strides=(sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1]),
-        writeable=False)
+    return _strided(xcn, (c, *kernel, n, *out_hw),
+                    (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1]))
 
 
 def _im2col(xcn, kernel, stride, dilation, out_hw, groups):
@@ -131,7 +142,7 @@ class _Columns:
         padded = None
         if top or bottom or left or right:
             padded = xp.zeros((step, c, h + top + bottom, w + left + right), dtype=x.dtype)
-        # One strided view for the whole call (as_strided costs ~50 us), sliced per chunk.
+        # One strided view for the whole call, sliced per chunk.
         windows = _windows_nchw(x if padded is None else padded, self.kernel, self.stride,
                                 self.dilation, out_hw)
         buffer = xp.empty((c, kh, kw, step, *out_hw), dtype=x.dtype)
@@ -153,10 +164,8 @@ def _windows_nchw(x, kernel, stride, dilation, out_hw):
     is x[n, c, y sH + i dH, x sW + j dW]. No copy."""
     n, c = x.shape[:2]
     sn, sc, sh, sw = x.strides
-    return xp.lib.stride_tricks.as_strided(
-        x, shape=(c, *kernel, n, *out_hw),
-        strides=(sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1]),
-        writeable=False)
+    return _strided(x, (c, *kernel, n, *out_hw),
+                    (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1]))
 
 
 def _valid(out, offset, stride, pad, size):
@@ -239,11 +248,15 @@ class Conv2d(Function):
                   (w + left + right - dilation[1] * (kw - 1) - 1) // stride[1] + 1)
         ctx.geometry = (x.shape, (kh, kw), stride, dilation, pads, out_hw, groups)
         wg = weight.reshape(groups, o // groups, -1)
-        y = xp.empty((n, o, *out_hw), dtype=x.dtype)
+        # One image: the GEMM's (O, 1, OH, OW) output already is (1, O, OH, OW) in memory.
+        y = None if n == 1 else xp.empty((n, o, *out_hw), dtype=x.dtype)
         columns = _Columns(x, (kh, kw), stride, dilation, pads, out_hw, groups)
         for start, stop, cols in columns:
             chunk = _gemm(wg, cols).reshape(o, stop - start, *out_hw)  # (O, m, OH, OW)
-            y[start:stop] = chunk.transpose(1, 0, 2, 3)
+            if y is None:
+                y = chunk.reshape(1, o, *out_hw)
+            else:
+                y[start:stop] = chunk.transpose(1, 0, 2, 3)
         if bias:
             y += bias[0].reshape(1, o, 1, 1)
         need_w = ctx.needs_input_grad[1]
@@ -366,9 +379,46 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
 
 
+# The checked (stride, pads, dilation) of recent convolutions, by their arguments and the
+# shapes and dtypes of their tensors: a layer passes the same ones at every call, and checking
+# them anew costs a third of a batch-1 convolution (bench W6). Only arguments that are plain ints,
+# tuples of ints or a padding string are remembered; anything else is checked at every call.
+_CONV_ARGS: dict = {}
+
+
+def _plain(value) -> bool:
+    return type(value) is int or (type(value) is tuple and all(type(v) is int for v in value))
+
+
 def _conv(input, weight, bias, stride, padding, dilation, groups, spatial, op):
     input, weight = to_tensor(input), to_tensor(weight)
     bias = None if bias is None else to_tensor(bias)
+    key = checked = None
+    if _plain(stride) and _plain(dilation) and (_plain(padding) or type(padding) is str) and type(groups) is int:
+        x_data, w_data = input._data, weight._data
+        key = (op, x_data.shape, x_data.dtype, w_data.shape, w_data.dtype,
+               None if bias is None else (bias._data.shape, bias._data.dtype), stride, padding, dilation, groups)
+        checked = _CONV_ARGS.get(key)
+    if checked is None:
+        checked = _conv_args(input, weight, bias, stride, padding, dilation, groups, spatial, op)
+        if key is not None:
+            if len(_CONV_ARGS) >= 256:  # bounded: shapes that keep changing start it afresh
+                _CONV_ARGS.clear()
+            _CONV_ARGS[key] = checked
+    stride, pads, dilation = checked
+    x, unbatched = (input.unsqueeze(0), True) if input.ndim == spatial + 1 else (input, False)
+    if spatial == 1:  # conv1d: a 2-D convolution over a height-1 image
+        x, weight = x.unsqueeze(2), weight.unsqueeze(2)
+    args = (x, weight) if bias is None else (x, weight, bias)
+    y = Conv2d.apply(*args, stride=stride, pads=pads, dilation=dilation, groups=groups)
+    if spatial == 1:
+        y = y.squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def _conv_args(input, weight, bias, stride, padding, dilation, groups, spatial, op):
+    """Check a convolution's tensors and arguments (PyTorch's errors); returns the stride,
+    the padding as (top, bottom, left, right) and the dilation, all for a 2-D convolution."""
     _check_float(op, input, weight, bias)
     if weight.ndim != spatial + 2:
         raise RuntimeError(f"{op}: expected a {spatial + 2}D weight (out_channels, in_channels/groups, "
@@ -410,14 +460,9 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, spatial, op):
             f"{op}: calculated padded input size per channel: {tuple(padded)}; kernel size (with "
             f"dilation): {tuple(effective)}; kernel size can't be greater than actual input size "
             f"(input {tuple(input.shape)}, weight {tuple(weight.shape)})")
-    if spatial == 1:  # conv1d: a 2-D convolution over a height-1 image
-        x, weight = x.unsqueeze(2), weight.unsqueeze(2)
+    if spatial == 1:  # conv1d runs as conv2d over a height-1 image
         stride, dilation, pads = (1,) + stride, (1,) + dilation, (0, 0) + pads
-    args = (x, weight) if bias is None else (x, weight, bias)
-    y = Conv2d.apply(*args, stride=stride, pads=pads, dilation=dilation, groups=groups)
-    if spatial == 1:
-        y = y.squeeze(2)
-    return y.squeeze(0) if unbatched else y
+    return stride, pads, dilation
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
