@@ -454,3 +454,27 @@ def test_unbind_pieces_accumulate_into_one_gradient():
         return x.grad
 
     assert_same(both(run))
+
+
+def test_fresh_gradients_become_grad_without_aliasing():
+    """Linear's dW is its own new array, so the engine hands it to .grad without a copy; a
+    weight used twice sums into it, and a leaf hook that keeps what it saw keeps a copy."""
+    x, w = randn(4, 3, seed=5), randn(2, 3, seed=6)
+
+    def run(L):
+        xt, wt = L.tensor(x), L.tensor(w, requires_grad=True)
+        F = L.nn.functional
+        (F.linear(xt, wt) * L.tensor(randn(4, 2, seed=7))).sum().backward()
+        first = wt.grad.clone()
+        wt.grad = None
+        (F.linear(xt, wt) + F.linear(xt * 2, wt)).sum().backward()  # two partial dW
+        return first, wt.grad
+
+    assert_same(both(run))
+    w_t = mg.tensor(w, requires_grad=True)
+    seen = []
+    w_t.register_hook(lambda g: seen.append(g))
+    mg.nn.functional.linear(mg.tensor(x), w_t).sum().backward()
+    kept = seen[0].numpy().copy()
+    w_t.grad.zero_()
+    assert np.array_equal(seen[0].numpy(), kept) and kept.any()

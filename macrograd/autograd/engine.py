@@ -30,18 +30,26 @@ def topological_order(root):
     return order
 
 
-def accumulate_leaf_grad(leaf, grad):
+def accumulate_leaf_grad(leaf, grad, owned=False):
     """leaf.grad += grad, creating it on first use (gradients accumulate, as in PyTorch).
-    The leaf's hooks see the whole gradient of this backward call, once."""
+    The leaf's hooks see the whole gradient of this backward call, once.
+
+    owned: grad is an array this backward walk allocated and nothing else holds, so that it can
+    become .grad as it is (a hook that sees it might keep it: then it is copied after all)."""
     for hook in leaf._hooks or ():
+        owned = False
         replaced = hook(function.Tensor(grad))
         if replaced is not None:
             grad = replaced._data
     if grad.dtype != leaf._data.dtype:
         grad = grad.astype(leaf._data.dtype)
     if leaf.grad is None:
-        # Copy: the same array may flow to several inputs, and .grad is updated in place later.
-        leaf.grad = function.Tensor(np.array(grad, copy=True) if isinstance(grad, np.ndarray) else grad.copy())
+        # Copy unless owned: the same array may flow to several inputs, and .grad is updated in
+        # place later (zero_grad, clipping). For a large weight the copy costs as much as an
+        # elementwise op over it, with page faults on a fresh allocation.
+        if not owned:
+            grad = np.array(grad, copy=True) if isinstance(grad, np.ndarray) else grad.copy()
+        leaf.grad = function.Tensor(grad)
     else:
         leaf.grad._data = leaf.grad._data + grad
 
@@ -112,6 +120,9 @@ def run_backward(root, grad, retain_graph=False):
             elif leaf is not None:
                 if input_grad.shape != leaf.shape:
                     raise _shape_error(node, input_grad, leaf.shape)
+                first = leaf not in leaf_grads
                 _accumulate(leaf_grads, owned, leaf, input_grad)
+                if first and node.fresh_grads:
+                    owned.add(leaf)  # the op's own new array: later partial sums add into it
     for leaf, grad in leaf_grads.items():
-        accumulate_leaf_grad(leaf, grad)
+        accumulate_leaf_grad(leaf, grad, owned=leaf in owned)

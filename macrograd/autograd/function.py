@@ -59,6 +59,9 @@ class Function:
     hooks = None  # gradient hooks registered on the output tensor
     retained_output = None  # weak reference to the output when it called retain_grad()
     freed = False
+    # True where every gradient array backward returns is newly allocated, returned once and
+    # kept nowhere: the engine may then make it a leaf's .grad without a copy (Linear's dW).
+    fresh_grads = False
     output_shape = None  # checked against the gradient flowing in from consumers
     _saved_versions = ()
 

@@ -81,6 +81,8 @@ class Linear(Function):
     the per-op Python overhead is most of a layer's time (bench W6), and at batch 128 one node
     saves the intermediate output and the broadcast-add's backward (bench W1)."""
 
+    fresh_grads = True  # dx, dW, db are each a new array (GEMM outputs, a sum)
+
     def forward(ctx, x, weight, *bias):
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.save(x if need_w else None, weight if need_x else None)
