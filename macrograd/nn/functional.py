@@ -43,16 +43,21 @@ def linear(input, weight, bias=None):
     A 2-D weight of the input's floating dtype (with a bias of shape (out_features,) and that
     dtype, or none) is one fused `Linear` node; anything else (a 1-D weight, a bias that
     broadcasts, mixed dtypes) is the composition x @ W^T + b, with matmul's errors."""
-    input, weight = _to_tensor(input), _to_tensor(weight)
+    if not isinstance(input, _Tensor):
+        input = _to_tensor(input)
+    if not isinstance(weight, _Tensor):
+        weight = _to_tensor(weight)
     x, w = input._data, weight._data
-    if w.ndim not in (1, 2) or x.ndim == 0 or x.shape[-1] != w.shape[-1]:
+    x_shape, w_shape = x.shape, w.shape
+    if not x_shape or len(w_shape) not in (1, 2) or x_shape[-1] != w_shape[-1]:
         raise RuntimeError(f"linear: input of shape {tuple(input.shape)} does not match weight of "
                            f"shape {tuple(weight.shape)} (expected input (*, in_features) and "
                            f"weight (out_features, in_features))")
-    if w.ndim == 2 and x.dtype == w.dtype and w.dtype.kind == "f":
+    dtype = w.dtype
+    if len(w_shape) == 2 and x.dtype == dtype and dtype.kind == "f":
         if bias is None:
             return _Linear.apply(input, weight)
-        if isinstance(bias, _Tensor) and bias._data.dtype == w.dtype and bias._data.shape == w.shape[:1]:
+        if isinstance(bias, _Tensor) and bias._data.dtype == dtype and bias._data.shape == w_shape[:1]:
             return _Linear.apply(input, weight, bias)
     output = _matmul(input, weight.t() if weight.ndim == 2 else weight)
     return output if bias is None else output + bias

@@ -45,12 +45,18 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
-        if input.ndim == 0 or input.shape[-1] != self.in_features:
+        shape = input.shape
+        if not shape or shape[-1] != self.in_features:
             raise RuntimeError(
                 f"Linear(in_features={self.in_features}, out_features={self.out_features}): expected input "
                 f"with last dimension {self.in_features}, got shape {tuple(input.shape)}"
             )
-        return F.linear(input, self.weight, self.bias)
+        # The parameters read from the registry: `self.weight` finds them only in Module.__getattr__,
+        # after a failed ordinary lookup, ~0.5 us each (a tenth of a batch-1 layer, bench W6).
+        params = self._parameters
+        if "weight" in params and "bias" in params:
+            return F.linear(input, params["weight"], params["bias"])
+        return F.linear(input, self.weight, self.bias)  # replaced by plain attributes
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -81,7 +81,8 @@ class Relu(Function):
 
     def forward(ctx, x):
         y = xp.maximum(x, 0)
-        ctx.save(y)
+        if ctx.needs_input_grad[0]:
+            ctx.save(y)
         return y
 
     def backward(ctx, dy):

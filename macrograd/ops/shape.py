@@ -5,6 +5,7 @@ Their backward does the inverse move (reshape back, inverse permutation, sum ove
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -85,15 +86,16 @@ def view(input, *shape):
 
 
 def flatten(input, start_dim=0, end_dim=-1):
-    if input.ndim == 0:
+    shape = input.shape
+    ndim = len(shape)
+    if ndim == 0:
         return reshape(input, 1)
-    start, end = start_dim % input.ndim, end_dim % input.ndim
+    start, end = start_dim % ndim, end_dim % ndim
     if start > end:
         raise RuntimeError(f"flatten: start_dim {start_dim} cannot come after end_dim {end_dim}")
-    shape = input.shape[:start] + (-1,) + input.shape[end + 1 :]
-    if 0 in input.shape:
-        shape = input.shape[:start] + (int(np.prod(input.shape[start : end + 1])),) + input.shape[end + 1 :]
-    return reshape(input, shape)
+    # The merged size itself rather than -1, which a zero-size dim would make ambiguous.
+    new = shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
+    return input if new == shape else Reshape.apply(input, shape=new)
 
 
 def unflatten(input, dim, sizes):
