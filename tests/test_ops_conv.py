@@ -170,3 +170,30 @@ def test_conv2d_equals_einsum_over_unfolded_patches():
 def test_errors(call, message):
     with pytest.raises((RuntimeError, ValueError), match=message):
         call()
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_inference_at_small_batch_matches_torch(batch):
+    """Under no_grad (no node, the batch-1 paths): contiguous and transposed (strided) input,
+    grouped, without and with padding, dilation and stride."""
+    x, w, b = randn(batch, 4, 9, 7, seed=1), randn(6, 2, 3, 3, seed=2), randn(6, seed=3)
+    for options in (dict(groups=2), dict(padding=2, dilation=2, groups=2, stride=(2, 1))):
+        for transposed in (False, True):
+            got_x = mg.tensor(x).transpose(-1, -2) if transposed else mg.tensor(x)
+            want_x = torch.tensor(x).transpose(-1, -2) if transposed else torch.tensor(x)
+            with mg.no_grad():
+                got = mg.nn.functional.conv2d(got_x, mg.tensor(w), mg.tensor(b), **options)
+            want = torch.nn.functional.conv2d(want_x, torch.tensor(w), torch.tensor(b), **options)
+            np.testing.assert_allclose(got.numpy(), want.numpy(), **TOL)
+
+
+def test_remembered_arguments_still_reject_bad_ones():
+    """The checked arguments of a call are remembered; a bool stride (equal to 1 as a key) and a
+    bad call repeated are still refused every time."""
+    x, w = mg.zeros(1, 3, 5, 5), mg.zeros(4, 3, 3, 3)
+    mg.nn.functional.conv2d(x, w, stride=1)
+    with pytest.raises(ValueError, match="stride must be an int or a tuple of 2 ints"):
+        mg.nn.functional.conv2d(x, w, stride=True)
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="stride must be positive"):
+            mg.nn.functional.conv2d(x, w, stride=0)

@@ -177,3 +177,31 @@ def test_interpolate_float64():
 def test_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("shape,kernel", [((1, 6, 28, 28), 2), ((2, 3, 9, 12), 3), ((2, 3, 8, 6), (2, 3)),
+                                          ((1, 2, 6, 4), (3, 1)), ((1, 2, 4, 6), (1, 2)), ((1, 2, 4, 4), 1)])
+def test_max_pool_inference_value_path_matches_torch(shape, kernel):
+    """Under no_grad, windows that tile the input take a value-only path (no argmax): same values
+    as torch, a NaN propagating, and an output that never shares the input's memory."""
+    x = randn(*shape, seed=4)
+    x[0, 0, 0, 0] = np.nan
+    x_mg = mg.tensor(x)
+    with mg.no_grad():
+        got = mg.nn.functional.max_pool2d(x_mg, kernel)
+        got_with_indices, indices = mg.nn.functional.max_pool2d(x_mg, kernel, return_indices=True)
+    want, want_indices = torch.nn.functional.max_pool2d(torch.tensor(x), kernel, return_indices=True)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    np.testing.assert_array_equal(got_with_indices.numpy(), want.numpy())
+    np.testing.assert_array_equal(indices.numpy(), want_indices.numpy())
+    assert not np.shares_memory(got.numpy(), x_mg.numpy())
+
+
+def test_remembered_pool_arguments_still_reject_bad_ones():
+    x = mg.zeros(1, 1, 5, 5)
+    mg.nn.functional.max_pool2d(x, 2, padding=1)
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="pad should be smaller than or equal to half of kernel size"):
+            mg.nn.functional.max_pool2d(x, 2, padding=2)
+    with pytest.raises(ValueError, match="kernel_size must be an int or a tuple of 2 ints"):
+        mg.nn.functional.max_pool2d(x, True)
