@@ -166,9 +166,11 @@ def test_every_must_be_positive(tmp_path):
 
 
 def test_cli_diagnose_records_an_experiment_with_its_own_loop(tmp_path, monkeypatch, capsys):
+    import os
+
     from macrograd.cli import main
 
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setenv("MACROGRAD_DATA", os.environ.get("MACROGRAD_DATA") or "/work/shared/data")
     assert main(["run", "word2vec", "--smoke", "--diagnose", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["diagnostics"] == ["diagnostics-GloVe.jsonl", "diagnostics-SkipGramNegativeSampling.jsonl"]
