@@ -106,10 +106,11 @@ def test_generative_compare_smoke_from_run_folders(runs):
     finally:
         if saved is not None:
             os.environ["MACROGRAD_DATA"] = saved
-    assert set(s["models"]) == {"VAE", "DCGAN", "DDPM"}
+    # the three models, real images (the floor for n samples) and real images at the DDPM's 14x14
+    assert set(s["models"]) == {"VAE", "DCGAN", "DDPM", "real training images", "real, 14x14 and back"}
     assert "class_agreement" in s["models"]["DDPM"] and s["models"]["VAE"]["test_nelbo"] > 0
     table = (root / "compare" / "compare.md").read_text()
-    assert table.count("\n") == 5 and "n/a (unconditional)" in table
+    assert table.count("\n") == 7 and "n/a (unconditional)" in table
     assert (root / "compare" / "compare.png").exists()
 
 

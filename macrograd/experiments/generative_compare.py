@@ -107,6 +107,15 @@ def run(config: Config, out, resume: bool = False) -> dict:
                     np.random.default_rng(config.seed), steps=dc.sample_steps)
     samples["DDPM"] = ddpm.upsample((x + 1) / 2, 28)
 
+    # Reference rows: real training images (the floor set by n samples: the evaluator's statistics
+    # come from test images) and, when the DDPM works at a lower resolution, the same images
+    # block-averaged to it and upsampled back (what the resolution alone costs).
+    from .generative_common import mnist_images
+
+    real = mnist_images("mnist", True, n)[0]
+    samples["real training images"] = real
+    if size != 28:
+        samples[f"real, {size}x{size} and back"] = ddpm.upsample(ddpm.pool(real, size), 28)
     evaluator, accuracy = mnist_evaluator("mnist", config.classifier_dir or run_folder.path, config.train_subset,
                                           epochs=config.classifier_epochs)
     for name, images in samples.items():
@@ -119,13 +128,14 @@ def run(config: Config, out, resume: bool = False) -> dict:
             "effective_classes": float(np.exp(-(shares[shares > 0] * np.log(shares[shares > 0])).sum())),
         })
     rows["DDPM"]["class_agreement"] = evaluator.agreement(samples["DDPM"], labels)
-    grid = np.concatenate([images[:20] for images in samples.values()])
+    grid = np.concatenate([samples[name][:20] for name in ("VAE", "DCGAN", "DDPM")])
     save_grid(grid, run_folder.file("compare.png"), columns=10,
               title=f"MNIST samples: VAE, DCGAN, DDPM (Frechet distance on LeNet-5 features, n={n})")
     lines = ["| model | Frechet distance (LeNet-5 features) | effective classes | class agreement | test -ELBO (nats) |",
              "| --- | --- | --- | --- | --- |"]
     for name, row in rows.items():
-        agree = f"{row['class_agreement']:.3f}" if "class_agreement" in row else "n/a (unconditional)"
+        agree = f"{row['class_agreement']:.3f}" if "class_agreement" in row else \
+            "n/a (unconditional)" if name in ("VAE", "DCGAN") else "n/a"
         nelbo = f"{row['test_nelbo']:.1f}" if row.get("test_nelbo") is not None else "n/a"
         lines.append(f"| {name} | {row['frechet_distance']:.3f} | {row['effective_classes']:.2f} | {agree} | {nelbo} |")
     table = "\n".join(lines) + "\n"
