@@ -25,6 +25,10 @@ CASES = {
         (lambda x, w: F.conv2d(x, w, groups=3, stride=2), (x64(1, 3, 5, 5, seed=6), x64(3, 1, 3, 3, seed=7))),
         (lambda x, w, b: F.conv1d(x, w, b, padding=2, dilation=2), (x64(2, 2, 7, seed=8), x64(3, 2, 3, seed=9),
                                                                     x64(3, seed=10))),
+        # batch > 1, stride 1: dx computed as a convolution of dy with the flipped kernel
+        (lambda x, w: F.conv2d(x, w, padding=1), (x64(3, 2, 4, 5, seed=40), x64(3, 2, 3, 3, seed=41))),
+        (lambda x, w: F.conv2d(x, w, padding="same", dilation=(2, 1)),
+         (x64(2, 2, 5, 4, seed=42), x64(3, 2, 2, 4, seed=43))),
     ],
     "ConvTranspose2d": [
         (lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
