@@ -2,20 +2,12 @@
 writing a complete run folder with finite metrics; mnist-mlp also works with no data at all."""
 import json
 import math
-import os
-from pathlib import Path
 
 import pytest
 
 from macrograd.cli import main
 from macrograd.train import read_jsonl
-
-DATA = Path(os.environ.get("MACROGRAD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-@pytest.fixture(autouse=True)
-def data_folder(monkeypatch):
-    monkeypatch.setenv("MACROGRAD_DATA", str(DATA))
+from experiment_helpers import data_folder  # noqa: F401 (data_folder is autouse)
 
 
 def finite_numbers(record):

@@ -3,8 +3,6 @@
 name, the scores and baselines, bad configs, and the --smoke run end to end."""
 import dataclasses
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,14 +11,9 @@ import macrograd as mg
 from macrograd.experiments import captioning
 from macrograd.models.captioner import ImageCaptioner
 from macrograd.models.generation import greedy_search
+from experiment_helpers import data_folder  # noqa: F401 (data_folder is autouse)
 
-DATA = Path(os.environ.get("MACROGRAD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 PAD, BOS, EOS, VOCAB = 0, 2, 3, 11
-
-
-@pytest.fixture(autouse=True)
-def data_folder(monkeypatch):
-    monkeypatch.setenv("MACROGRAD_DATA", str(DATA))
 
 
 def tiny_model(**changes):

@@ -2,28 +2,15 @@
 run, as `macrograd run NAME --smoke` does), and their helpers on their own: balanced accuracy,
 the per-class grid selection, the augmentation pipeline, the stratified nested label sampler,
 the frozen / fine-tuned model setups and the pretrained-weights cache."""
-import dataclasses
 import json
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import macrograd as mg
 from macrograd.experiments import emoji_classify, transfer
-
-DATA = Path(os.environ.get("MACROGRAD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-@pytest.fixture(autouse=True)
-def data_folder(monkeypatch):
-    monkeypatch.setenv("MACROGRAD_DATA", str(DATA))
-
-
-def smoke(module, **changes):
-    return dataclasses.replace(module.Config(), **{**module.SMOKE, **changes})
+from experiment_helpers import data_folder, smoke  # noqa: F401 (data_folder is autouse)
 
 
 # -- emoji-classify -------------------------------------------------------------------------------

@@ -2,14 +2,11 @@
 then a resumed sweep that trains nothing again (result.json files untouched)."""
 import dataclasses
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from macrograd.experiments import scaling_laws
-
-DATA = Path(os.environ.get("MACROGRAD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+from experiment_helpers import DATA
 
 
 def test_scaling_laws_smoke_and_resume(tmp_path, monkeypatch):

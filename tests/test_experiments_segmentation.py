@@ -4,8 +4,6 @@ canvases built from test digits only), the emoji compositing, bad options, and t
 import dataclasses
 import json
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,13 +12,7 @@ from macrograd.data.canvases import CANVAS_CLASSES, digit_canvases, ink_boxes
 from macrograd.experiments import segmentation
 from macrograd.train import read_jsonl
 from macrograd.train.metrics import confusion_matrix, iou_per_class, mean_iou
-
-DATA = Path(os.environ.get("MACROGRAD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-@pytest.fixture(autouse=True)
-def data_folder(monkeypatch):
-    monkeypatch.setenv("MACROGRAD_DATA", str(DATA))
+from experiment_helpers import DATA, data_folder  # noqa: F401 (data_folder is autouse)
 
 
 def smoke(**changes):
@@ -61,9 +53,12 @@ def test_iou_equals_set_computation():
 # -- canvases -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def mnist():
+    """The real MNIST (module-scoped fixtures run before the function-scoped data_folder)."""
     from macrograd.experiments.common import read_images
 
-    return read_images("mnist")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MACROGRAD_DATA", str(DATA))
+        return read_images("mnist")
 
 
 def assert_canvases_match(canvases, images, labels, threshold=0.5):

@@ -4,24 +4,12 @@ macrograd's loss, and resume."""
 import dataclasses
 import json
 import math
-import os
-from pathlib import Path
 
 import pytest
 
 from macrograd.experiments import char_rnn, translate_seq2seq
 from macrograd.train import read_jsonl
-
-DATA = Path(os.environ.get("MACROGRAD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-@pytest.fixture(autouse=True)
-def data_folder(monkeypatch):
-    monkeypatch.setenv("MACROGRAD_DATA", str(DATA))
-
-
-def smoke(module, **changes):
-    return dataclasses.replace(module.Config(), **{**module.SMOKE, **changes})
+from experiment_helpers import data_folder, smoke  # noqa: F401 (data_folder is autouse)
 
 
 def test_modules_follow_the_experiment_contract():

@@ -1,12 +1,9 @@
 """The transformer experiments (gpt-shakespeare, translate-transformer, vit, minilm,
 sentiment-finetune) end to end on tiny budgets, and the attention-map recorder against the
 attention each layer really applies (and against torch's MultiheadAttention weights)."""
-import dataclasses
 import json
 import math
-import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,18 +11,9 @@ import torch
 
 import macrograd as mg
 from macrograd.viz.attention import plot_attention, plot_attention_grid, record_attention
+from experiment_helpers import DATA, data_folder, smoke  # noqa: F401 (data_folder is autouse)
 
-DATA = Path(os.environ.get("MACROGRAD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 MINILM = DATA.parent / "models" / "all-MiniLM-L6-v2"
-
-
-@pytest.fixture(autouse=True)
-def data_folder(monkeypatch):
-    monkeypatch.setenv("MACROGRAD_DATA", str(DATA))
-
-
-def smoke(module, **changes):
-    return dataclasses.replace(module.Config(), **{**module.SMOKE, **changes})
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,8 @@
 as `macrograd run NAME --smoke` does): mnist-lenet, backbones, cnn-inside (loading the smoke
 LeNet's weights); and the shift measurements of cnn-inside checked on their own: a stride-1
 conv of a shifted real digit equals the shifted conv maps exactly away from the borders."""
-import dataclasses
 import json
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,17 +11,7 @@ import pytest
 import macrograd as mg
 from macrograd.experiments import backbones, inside_cnn, mnist_lenet
 from macrograd.train import read_jsonl
-
-DATA = Path(os.environ.get("MACROGRAD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-@pytest.fixture(autouse=True)
-def data_folder(monkeypatch):
-    monkeypatch.setenv("MACROGRAD_DATA", str(DATA))
-
-
-def smoke(module, **changes):
-    return dataclasses.replace(module.Config(), **{**module.SMOKE, **changes})
+from experiment_helpers import data_folder, smoke  # noqa: F401 (data_folder is autouse)
 
 
 def test_mnist_lenet_then_cnn_inside_on_its_weights(tmp_path):
