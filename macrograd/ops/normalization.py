@@ -150,6 +150,14 @@ class LayerNorm(Function):
         return _grads(ctx, dx, dw, db)
 
 
+def _rows(v, size):
+    """A per-channel (1, C, 1) array repeated along the last axis as a contiguous (1, C, size)
+    row. NumPy broadcasts a (1, C, 1) operand over (N, C, H W) at about half the speed of a
+    contiguous one (per 8 MB activation, one thread: x - v 0.96 -> 0.58 ms, in place
+    0.54 -> 0.29 ms); the row is small (C H W elements, one image's worth)."""
+    return xp.ascontiguousarray(xp.broadcast_to(v, (1, v.shape[1], size)))
+
+
 class BatchNorm(Function):
     """y = (x - mean_c) / sqrt(var_c + eps) w_c + b_c per channel c (stats over N and space);
     training: the batch's statistics, dx as in layer_norm over (N, space);
@@ -157,7 +165,9 @@ class BatchNorm(Function):
 
     Training saves x itself (not x_hat) and works in few passes over the activations:
     forward y = (x - mean) (w rstd) + b in place on one buffer; backward
-    dx = w rstd (dy - mean(dy) - (x - mean) rstd^2 mean(dy (x - mean))), also in one buffer."""
+    dx = w rstd (dy - mean(dy) - (x - mean) rstd^2 mean(dy (x - mean))), also in one buffer.
+    Both work on x viewed as (N, C, H W), with the per-channel factors as contiguous rows
+    (see _rows): ResNet-8 batch 128, one thread, batch norm fwd+bwd 51 -> 43 ms a step."""
 
     def forward(ctx, x, *params, running_mean, running_var, training, momentum, eps,
                 has_weight, has_bias):
@@ -172,9 +182,11 @@ class BatchNorm(Function):
             ctx.save(xhat, None, rstd, weight)
             return _affine(xhat, weight, bias)
         n = _count(x.shape, ctx.axes)
-        mean = _sum(ctx.axes, x, keepdims=True) / n
-        y = x - mean  # the centered x, then y in place
-        var = _sum(ctx.axes, y, y, keepdims=True) / n
+        size = n // x.shape[0] if x.shape[0] else 0  # H W (1 for (N, C) input)
+        x3 = x.reshape(x.shape[0], x.shape[1], size)
+        mean = _sum((0, 2), x3, keepdims=True) / n  # (1, C, 1)
+        y = xp.subtract(x3, _rows(mean, size))  # the centered x, then y in place
+        var = _sum((0, 2), y, y, keepdims=True) / n
         rstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
         if running_mean is not None:
             # The running variance is unbiased (n / (n - 1)), the normalisation biased.
@@ -182,11 +194,11 @@ class BatchNorm(Function):
             running_mean += momentum * mean.reshape(-1).astype(running_mean.dtype, copy=False)
             running_var *= 1 - momentum
             running_var += (momentum * n / (n - 1)) * var.reshape(-1).astype(running_var.dtype, copy=False)
-        y *= rstd * weight if weight is not None else rstd
+        y *= _rows(rstd * weight.reshape(rstd.shape) if weight is not None else rstd, size)
         if bias is not None:
-            y += bias
+            y += _rows(bias.reshape(rstd.shape), size)
         ctx.save(x, mean, rstd, weight)
-        return y
+        return y.reshape(x.shape)
 
     def backward(ctx, dy):
         x, mean, rstd, weight = ctx.saved
@@ -194,9 +206,12 @@ class BatchNorm(Function):
             dxhat, dw, db = _affine_backward(ctx, dy, x, weight, ctx.axes, ctx.param_shape)
             return _grads(ctx, dxhat * rstd if ctx.needs_input_grad[0] else None, dw, db)
         n = _count(x.shape, ctx.axes)
-        sum_dy = _sum(ctx.axes, dy, keepdims=True)
-        centered = x - mean
-        sum_dy_centered = _sum(ctx.axes, dy, centered, keepdims=True)
+        size = n // x.shape[0] if x.shape[0] else 0
+        shape = x.shape
+        x, dy = x.reshape(shape[0], shape[1], size), dy.reshape(shape[0], shape[1], size)
+        sum_dy = _sum((0, 2), dy, keepdims=True)  # (1, C, 1), as are mean and rstd
+        centered = xp.subtract(x, _rows(mean, size))
+        sum_dy_centered = _sum((0, 2), dy, centered, keepdims=True)
         needs = ctx.needs_input_grad[1:]
         dw = db = None
         if ctx.has_weight and needs[0]:
@@ -206,10 +221,11 @@ class BatchNorm(Function):
         dx = None
         if ctx.needs_input_grad[0]:
             dx = centered
-            dx *= rstd * rstd * (sum_dy_centered / n)
-            dx += sum_dy / n
+            dx *= _rows(rstd * rstd * (sum_dy_centered / n), size)
+            dx += _rows(sum_dy / n, size)
             xp.subtract(dy, dx, out=dx)
-            dx *= rstd * weight if weight is not None else rstd
+            dx *= _rows(rstd * weight.reshape(rstd.shape) if weight is not None else rstd, size)
+            dx = dx.reshape(shape)
         return _grads(ctx, dx, dw, db)
 
 
