@@ -31,8 +31,8 @@ CASES = {
          (x64(2, 2, 5, 4, seed=42), x64(3, 2, 2, 4, seed=43))),
         # flat columns (output rows as wide as the padded input, garbage columns dropped):
         # a non-square kernel and padding, dx as a convolution of dy and (O > C) by col2im
-        (lambda x, w: F.conv2d(x, w, padding=(1, 2)), (x64(2, 3, 4, 6, seed=49), x64(2, 3, 3, 5, seed=50))),
-        (lambda x, w: F.conv2d(x, w, padding=(0, 1)), (x64(2, 2, 4, 5, seed=51), x64(3, 2, 2, 3, seed=52))),
+        (lambda x, w: F.conv2d(x, w, padding=(1, 2)), (x64(2, 3, 4, 16, seed=49), x64(2, 3, 3, 5, seed=50))),
+        (lambda x, w: F.conv2d(x, w, padding=(0, 1)), (x64(2, 2, 3, 8, seed=51), x64(3, 2, 2, 3, seed=52))),
         # batch > 1, 1x1 kernel without padding: one batched GEMM on x's strided slice
         (lambda x, w, b: F.conv2d(x, w, b, stride=(2, 3)), (x64(2, 3, 5, 7, seed=44), x64(4, 3, 1, 1, seed=45),
                                                             x64(4, seed=46))),
