@@ -39,6 +39,8 @@ NETS = {
     "vgg11": ("VGG-11-BN (width x0.125, fc 64)", "vgg11", {"batch_norm": True, "width_mult": 0.125, "hidden": 64}),
     "googlenet": ("GoogLeNet (width x0.125)", "googlenet", {"width_mult": 0.125}),
     "resnet18": ("ResNet-18 (base width 8, 3x3 stem)", "resnet18", {"small_input": True, "base_width": 8}),
+    # twice as wide (4x the MACs): the full-budget candidate for the 93% goal
+    "resnet18_w16": ("ResNet-18 (base width 16, 3x3 stem)", "resnet18", {"small_input": True, "base_width": 16}),
     "resnet20": ("ResNet-20 (widths 8-16-32)", "resnet20", {"widths": (8, 16, 32)}),
     "densenet_bc40": ("DenseNet-BC-40 (growth 6)", "densenet_bc40", {"growth_rate": 6}),
     # DenseNet-BC with 3 bottleneck layers per block (L = 6 * 3 + 4 = 22): the 2-core stand-in
