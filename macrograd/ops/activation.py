@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..autograd import Function
 from ..backend import xp
 from .dtypes import float_operand, to_tensor
@@ -118,37 +120,55 @@ class Elu(Function):
 
 
 # GELU's Phi(x) through Abramowitz & Stegun 7.1.26 (error of erf < 1.5e-7, the float32 level):
-#   Phi(-|x|) = 1/2 erfc(|x|/sqrt 2) = t (a1 + t (a2 + ... + t a5)) e^(-x^2/2) / 2,
-#   t = 1 / (1 + p |x|/sqrt 2).
-# Five coefficients against the nine of _erf_block's fit, and exp(-x^2/2) is phi(x) up to a
-# constant, so the derivative comes almost for free (see Gelu).
-_AS_P = 0.3275911 * _INV_SQRT_2
-_AS_HALF_A = tuple(0.5 * a for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
+#   Phi(-|x|) = 1/2 erfc(|w|) = (h1 T + h2 T^2 + ... + h5 T^5) e^(-w^2),
+#   w = x / sqrt 2,  T = 1 / (1 + p |w|),  h_i = a_i / 2.
+# Five coefficients against the nine of _erf_block's fit, and e^(-w^2) = e^(-x^2/2) is phi(x) up
+# to a constant, so the derivative comes almost for free (see Gelu).
+#
+# Constants folded so that every pass is one ufunc: with K = 1/p, T = K / (K + |w|) = beta t for
+# t = (K / beta) / (K + |w|) (one divide, like a reciprocal), and beta = h5^(-1/5) makes the
+# polynomial in t monic: sum h_i T^i = t (t^4 + b4 t^3 + b3 t^2 + b2 t + b1), b_i = h_i beta^i.
+_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+_AS_K = 1.0 / 0.3275911
+_AS_BETA = (0.5 * _AS_A[4]) ** -0.2
+_AS_T_NUM = _AS_K / _AS_BETA
+_AS_B = tuple(0.5 * a * _AS_BETA ** (i + 1) for i, a in enumerate(_AS_A[:4]))  # b1 .. b4
 
 
 def _gelu_block(x, y, d, z, p, e):
     """y = x Phi(x) and, when d is not None, d = Phi(x) + x phi(x) (= dy/dx), for one block,
     with z, p, e scratch buffers of the block's size. Every pass is an in-place ufunc.
 
-    Phi(x) = 1/2 + sign(x) (1/2 - Phi(-|x|)): exact (0 or 1) where Phi(-|x|) underflows, and
-    sign(0) = 0 gives Phi(0) = 1/2. (Not y = max(x, 0) - |x| Phi(-|x|): one pass more.)"""
-    t = xp.abs(x, out=z)
-    t *= _AS_P
-    t += 1.0
-    xp.reciprocal(t, out=t)
-    q = xp.multiply(t, _AS_HALF_A[4], out=p)
-    for a in _AS_HALF_A[3::-1]:  # Horner's rule
-        q += a
+    Phi(x) = 1/2 + sign(x) (1/2 - Phi(-|x|)): exact (0 or 1) where Phi(-|x|) underflows.
+    The sign is applied by flipping the sign bit of (1/2 - Phi(-|x|)) with x's (an integer AND
+    and XOR): np.sign and np.copysign are not vectorized, 4-5 us per 8k floats against ~1 us.
+    At x = 0, y = 0 and d = Phi(0) = 1/2 up to the fit's 1e-8.
+
+    e^(-w^2) is taken as 1 / e^(w^2) and divided by: w^2 is one np.square of w (which |w| needs
+    anyway), where -x^2/2 takes two passes. Past |x| ~ 13 (float32) e^(w^2) overflows to inf
+    and Phi(-|x|) = 0, x phi(x) = 0, as the underflowing e^(-w^2) gave.
+
+    22 passes (was 25, with np.sign): 1.52 -> 1.2 ms on GPT's 12 x 64 x 512 activations."""
+    w = xp.multiply(x, _INV_SQRT_2, out=z)
+    t = xp.abs(w, out=p)
+    t += _AS_K
+    xp.divide(_AS_T_NUM, t, out=t)
+    gauss_inv = xp.square(w, out=z)  # w^2, then e^(w^2) = 1 / (sqrt(2 pi) phi(x))
+    xp.exp(gauss_inv, out=gauss_inv)
+    q = xp.add(t, _AS_B[3], out=e)  # Horner's rule on the monic polynomial
+    for b in _AS_B[2::-1]:
         q *= t
-    gauss = xp.multiply(x, -0.5, out=e)  # e^(-x^2/2) = sqrt(2 pi) phi(x)
-    gauss *= x
-    xp.exp(gauss, out=gauss)
-    q *= gauss  # q = Phi(-|x|)
+        q += b
+    q *= t
+    q /= gauss_inv  # q = Phi(-|x|)
     if d is not None:
-        xp.multiply(x, gauss, out=d)
+        xp.divide(x, gauss_inv, out=d)
         d *= _INV_SQRT_2PI  # x phi(x)
     cdf = xp.subtract(0.5, q, out=q)
-    cdf *= xp.sign(x, out=z)
+    bits = xp.dtype(f"u{x.dtype.itemsize}")
+    sign_bit = xp.bitwise_and(x.view(bits), bits.type(1 << (8 * x.dtype.itemsize - 1)), out=p.view(bits))
+    cdf_bits = cdf.view(bits)
+    xp.bitwise_xor(cdf_bits, sign_bit, out=cdf_bits)  # sign(x) (1/2 - Phi(-|x|))
     cdf += 0.5
     xp.multiply(x, cdf, out=y)
     if d is not None:
@@ -168,11 +188,12 @@ class Gelu(Function):
         d = xp.empty_like(flat) if ctx.needs_input_grad[0] else None
         n = min(flat.size, _ERF_BLOCK)
         z, p, e = (xp.empty(n, dtype=flat.dtype) for _ in range(3))
-        for start in range(0, flat.size, _ERF_BLOCK):
-            stop = min(start + _ERF_BLOCK, flat.size)
-            m = stop - start
-            _gelu_block(flat[start:stop], y[start:stop], None if d is None else d[start:stop],
-                        z[:m], p[:m], e[:m])
+        with np.errstate(over="ignore"):  # e^(x^2/2) overflows to inf past |x| ~ 13: meant
+            for start in range(0, flat.size, _ERF_BLOCK):
+                stop = min(start + _ERF_BLOCK, flat.size)
+                m = stop - start
+                _gelu_block(flat[start:stop], y[start:stop], None if d is None else d[start:stop],
+                            z[:m], p[:m], e[:m])
         if d is not None:
             ctx.save(d.reshape(x.shape))
         return y.reshape(x.shape)
