@@ -63,6 +63,10 @@ class Function:
     # kept nowhere: the engine may then make it a leaf's .grad without a copy (Linear's dW).
     fresh_grads = False
     output_shape = None  # checked against the gradient flowing in from consumers
+    # A basic index (ints, slices) when the op is x[index] and backward would be "zeros shaped
+    # like x, with dy at index": the engine then adds dy into x's gradient sum at index itself,
+    # without that zero array (see engine._accumulate_at). GetItem sets it.
+    grad_index = None
     _saved_versions = ()
 
     # -- what subclasses write ----------------------------------------------------------------

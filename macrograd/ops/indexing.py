@@ -36,7 +36,10 @@ class GetItem(Function):
     def forward(ctx, x, index):
         ctx.shape, ctx.dtype, ctx.index = x.shape, x.dtype, index
         try:
-            return x[index]
+            y = x[index]
+            if ctx.needs_input_grad[0] and _is_basic(index):
+                ctx.grad_index = index  # the engine adds dy into dx at index (no zero array)
+            return y
         except IndexError as error:
             raise IndexError(f"index {_describe(index)} is invalid for a tensor of shape {tuple(x.shape)}: {error}") from None
 
