@@ -79,11 +79,13 @@ class ScaledDotProductAttention(Function):
 
     def forward(ctx, q, k, v, *mask, scale, dropout_p, is_causal, groups):
         ctx.shapes = (q.shape, k.shape, v.shape) + tuple(m.shape for m in mask)
-        q = xp.ascontiguousarray(q)
+        # Q s in one pass, which is also Q's contiguous copy: the scale costs nothing on the
+        # (..., L, E) side instead of a pass over the (..., S, L) scores, and backward's
+        # dK = s dS^T Q is dS^T (Q s) as saved (W5: 2 x 196k-element passes less per layer).
+        q = xp.multiply(q, q.dtype.type(scale))
         k = xp.ascontiguousarray(_expand_heads(k, groups))
         v = xp.ascontiguousarray(_expand_heads(v, groups))
         st = xp.matmul(k, xp.swapaxes(q, -1, -2))  # S^T (..., S, L), our own buffer from here on
-        st *= st.dtype.type(scale)
         if mask:
             (m,) = mask
             if m.dtype == np.bool_:
@@ -106,7 +108,7 @@ class ScaledDotProductAttention(Function):
         else:
             pt_used = pt
         ctx.scale, ctx.groups = scale, groups
-        ctx.save(q, k, v, pt, keep)
+        ctx.save(q, k, v, pt, keep)  # q as Q s
         return xp.matmul(xp.swapaxes(pt_used, -1, -2), v)
 
     def backward(ctx, do):
@@ -139,8 +141,7 @@ class ScaledDotProductAttention(Function):
                 dq *= scale
                 grads[0] = sum_to(dq, ctx.shapes[0])
             if need[1]:
-                dk = xp.matmul(dst, q)
-                dk *= scale
+                dk = xp.matmul(dst, q)  # q is saved as Q s: this is s dS^T Q
                 grads[1] = sum_to(_reduce_heads(dk, ctx.groups), ctx.shapes[1])
         return tuple(grads)
 
