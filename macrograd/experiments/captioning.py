@@ -45,7 +45,7 @@ import numpy as np
 
 from .. import backend
 from .translate_seq2seq import bleu, detokenize, pad_batch
-from .translate_transformer import lr_factor, sequence_loss
+from .translate_transformer import fit_teacher_forced, sequence_loss
 
 DESCRIPTION = "Emoji -> name captioning: CNN grid + Transformer decoder, BLEU on unseen emoji vs baselines, attention over the image"
 IMAGE_SIZES = (8, 16, 32, 64)  # divide the 64-pixel originals and leave a grid after two halvings
@@ -191,58 +191,26 @@ def validation_loss(model, images, ids, batch_size: int, pad_id: int) -> float:
 
 
 def train(model, config: Config, data: CaptionData, run_folder) -> dict:
-    """Teacher-forced training; keeps (and reloads) the weights of the epoch with the lowest val loss."""
+    """Teacher-forced training (translate-transformer's loop); keeps (and reloads) the weights of
+    the epoch with the lowest val loss."""
     from ..data import transforms as T
-    from ..io import load, save
-    from ..nn.utils import clip_grad_norm_
-    from ..optim import AdamW
-    from ..train import MetricsLog
 
     pad = data.tokenizer.pad_id
     # no weight decay on biases, norms and the grid positions (as translate-transformer)
     decay = [p for p in model.parameters() if p.ndim >= 2 and p is not model.grid_position.weight]
-    no_decay = [p for p in model.parameters() if not any(p is q for q in decay)]
-    optimizer = AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                       {"params": no_decay, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.98))
     # a shifted emoji is still the same emoji (white fill = the background); no flips: "facing right"
     shift = T.RandomCrop(config.image_size, padding=config.shift, fill=1.0) if config.shift else None
     images, ids = data.images["train"], data.ids["train"]
-    total = math.ceil(len(ids) / config.batch_size) * config.epochs
-    rng = np.random.default_rng(config.seed)
-    best_path = run_folder.file("model.safetensors")
-    log = MetricsLog(run_folder.file("metrics.jsonl")).open()
-    epochs, best, step, start, cpu_start = [], float("inf"), 0, time.perf_counter(), time.process_time()
-    model.train()
-    for epoch in range(1, config.epochs + 1):
-        losses = []
-        for x, tokens in caption_batches(images, ids, config.batch_size, pad, rng):
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * lr_factor(step, total, config.warmup_steps)
-            loss = sequence_loss(model, shift.apply_batch(x) if shift else x, tokens, pad, config.label_smoothing)
-            optimizer.zero_grad()
-            loss.backward()
-            clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            losses.append(float(loss.item()))
-            step += 1
-            if step % config.log_every == 0:
-                log.log({"kind": "step", "step": step, "epoch": epoch, "loss": float(np.mean(losses[-config.log_every:])),
-                         "lr": optimizer.param_groups[0]["lr"]})
-        val = validation_loss(model, data.images["val"], data.ids["val"], config.batch_size, pad)
-        record = {"kind": "epoch", "epoch": epoch, "step": step, "train_loss": float(np.mean(losses)), "val_loss": val,
-                  "seconds": round(time.perf_counter() - start, 1)}
-        log.log(record)
-        epochs.append(record)
-        print(f"  epoch {epoch}/{config.epochs}: train {record['train_loss']:.3f} (smoothed), val {val:.3f} "
-              f"({record['seconds']} s)", flush=True)
-        if val < best:
-            best = val
-            save(model.state_dict(), best_path)
-    log.close()
-    model.load_state_dict(load(best_path))
-    return {"best_val_loss": best, "best_epoch": min(epochs, key=lambda r: r["val_loss"])["epoch"],
-            "train_seconds": round(time.perf_counter() - start, 1),
-            "train_cpu_seconds": round(time.process_time() - cpu_start, 1), "epochs": epochs, "steps": step}
+
+    def batch_loss(batch):
+        x, tokens = batch
+        return sequence_loss(model, shift.apply_batch(x) if shift else x, tokens, pad, config.label_smoothing)
+
+    return fit_teacher_forced(
+        model, config, math.ceil(len(ids) / config.batch_size),
+        lambda rng: caption_batches(images, ids, config.batch_size, pad, rng), batch_loss,
+        lambda: validation_loss(model, data.images["val"], data.ids["val"], config.batch_size, pad),
+        run_folder, decayed=decay)
 
 
 # -- captioning and scores ------------------------------------------------------------------------

@@ -113,30 +113,37 @@ def validation_loss(model, data, batch_size, pad_id) -> float:
     return total / max(count, 1)
 
 
-def train(model, config: Config, corpus: Corpus, run_folder) -> dict:
+def fit_teacher_forced(model, config, steps_per_epoch: int, train_batches, batch_loss, validate, run_folder,
+                       decayed=None) -> dict:
+    """The teacher-forced training loop that translate-transformer and captioning share: AdamW
+    (betas 0.9, 0.98; weight decay only on `decayed`, by default the weight matrices), linear
+    warm-up then cosine learning rate (lr_factor), gradient clipping, JSON-lines metrics, and the
+    weights of the epoch with the lowest validation loss kept in model.safetensors and reloaded.
+
+    train_batches(rng) yields one epoch's batches, batch_loss(batch) gives a batch's loss and
+    validate() the validation loss; config gives lr, weight_decay, warmup_steps, grad_clip,
+    epochs, log_every and seed."""
     from ..io import load, save
     from ..nn.utils import clip_grad_norm_
     from ..optim import AdamW
     from ..train import MetricsLog
 
-    pad = corpus.tgt_tok.pad_id
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    decay = [p for p in model.parameters() if p.ndim >= 2] if decayed is None else decayed
+    no_decay = [p for p in model.parameters() if not any(p is q for q in decay)]
     optimizer = AdamW([{"params": decay, "weight_decay": config.weight_decay},
                        {"params": no_decay, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.98))
-    steps_per_epoch = math.ceil(len(corpus.train[0]) / config.batch_size)
     total = steps_per_epoch * config.epochs
     rng = np.random.default_rng(config.seed)
     best_path = run_folder.file("model.safetensors")
     log = MetricsLog(run_folder.file("metrics.jsonl")).open()
-    epochs, best, step, start = [], float("inf"), 0, time.perf_counter()
+    epochs, best, step, start, cpu_start = [], float("inf"), 0, time.perf_counter(), time.process_time()
     model.train()
     for epoch in range(1, config.epochs + 1):
         losses = []
-        for src, _, tgt in batches(*corpus.train, config.batch_size, rng):
+        for batch in train_batches(rng):
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * lr_factor(step, total, config.warmup_steps)
-            loss = sequence_loss(model, src, tgt, pad, config.label_smoothing)
+            loss = batch_loss(batch)
             optimizer.zero_grad()
             loss.backward()
             clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -146,20 +153,30 @@ def train(model, config: Config, corpus: Corpus, run_folder) -> dict:
             if step % config.log_every == 0:
                 log.log({"kind": "step", "step": step, "epoch": epoch, "loss": float(np.mean(losses[-config.log_every:])),
                          "lr": optimizer.param_groups[0]["lr"]})
-        val = validation_loss(model, corpus.valid, config.batch_size, pad)
+        val = validate()
         record = {"kind": "epoch", "epoch": epoch, "step": step, "train_loss": float(np.mean(losses)), "val_loss": val,
                   "seconds": round(time.perf_counter() - start, 1)}
         log.log(record)
         epochs.append(record)
-        print(f"  epoch {epoch}: train {record['train_loss']:.3f} (smoothed), val {val:.3f} ({record['seconds']} s)",
-              flush=True)
+        print(f"  epoch {epoch}/{config.epochs}: train {record['train_loss']:.3f} (smoothed), val {val:.3f} "
+              f"({record['seconds']} s)", flush=True)
         if val < best:
             best = val
             save(model.state_dict(), best_path)
     log.close()
     model.load_state_dict(load(best_path))
     return {"best_val_loss": best, "best_epoch": min(epochs, key=lambda r: r["val_loss"])["epoch"],
-            "train_seconds": round(time.perf_counter() - start, 1), "epochs": epochs, "steps": step}
+            "train_seconds": round(time.perf_counter() - start, 1),
+            "train_cpu_seconds": round(time.process_time() - cpu_start, 1), "epochs": epochs, "steps": step}
+
+
+def train(model, config: Config, corpus: Corpus, run_folder) -> dict:
+    pad = corpus.tgt_tok.pad_id
+    return fit_teacher_forced(
+        model, config, math.ceil(len(corpus.train[0]) / config.batch_size),
+        lambda rng: batches(*corpus.train, config.batch_size, rng),
+        lambda batch: sequence_loss(model, batch[0], batch[2], pad, config.label_smoothing),
+        lambda: validation_loss(model, corpus.valid, config.batch_size, pad), run_folder)
 
 
 def translate(model, corpus: Corpus, src_lists, config: Config, beam: bool) -> list:
