@@ -33,7 +33,6 @@ oracle that writes the true caption minus the words outside the vocabulary (a ce
 """
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 import time
@@ -45,7 +44,7 @@ import numpy as np
 
 from .. import backend
 from .translate_seq2seq import bleu, detokenize, pad_batch
-from .translate_transformer import fit_teacher_forced, sequence_loss
+from .translate_transformer import fit_teacher_forced, sequence_loss, train_or_reload
 
 DESCRIPTION = "Emoji -> name captioning: CNN grid + Transformer decoder, BLEU on unseen emoji vs baselines, attention over the image"
 IMAGE_SIZES = (8, 16, 32, 64)  # divide the 64-pixel originals and leave a grid after two halvings
@@ -307,7 +306,6 @@ def baselines(data: CaptionData, references) -> dict:
 
 # -- the run --------------------------------------------------------------------------------------
 def run(config: Config, out, resume: bool = False) -> dict:
-    from ..io import load
     from ..train import RunFolder
 
     check_config(config)
@@ -320,14 +318,7 @@ def run(config: Config, out, resume: bool = False) -> dict:
     model = build_model(config, tok.vocab_size, tok.pad_id, max(len(i) for i in data.ids["train"]))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"ImageCaptioner: {n_params:,} parameters, a {model.grid_shape[0]}x{model.grid_shape[1]} feature grid")
-    result_file = run_folder.file("train_result.json")
-    if resume and result_file.exists() and run_folder.file("model.safetensors").exists():
-        model.load_state_dict(load(run_folder.file("model.safetensors")))
-        trained = json.loads(result_file.read_text())
-        print("trained in an earlier run")
-    else:
-        trained = train(model, config, data, run_folder)
-        run_folder.write_json(result_file.name, trained)
+    trained = train_or_reload(model, run_folder, resume, lambda: train(model, config, data, run_folder))
 
     references = data.names["test"]
     start = time.perf_counter()

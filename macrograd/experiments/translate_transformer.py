@@ -170,6 +170,21 @@ def fit_teacher_forced(model, config, steps_per_epoch: int, train_batches, batch
             "train_cpu_seconds": round(time.process_time() - cpu_start, 1), "epochs": epochs, "steps": step}
 
 
+def train_or_reload(model, run_folder, resume: bool, train_model) -> dict:
+    """With resume and a finished training in the run folder, its best weights and record;
+    otherwise train_model() (fit_teacher_forced's record), saved as train_result.json."""
+    from ..io import load
+
+    result_file = run_folder.file("train_result.json")
+    if resume and result_file.exists() and run_folder.file("model.safetensors").exists():
+        model.load_state_dict(load(run_folder.file("model.safetensors")))
+        print("trained in an earlier run")
+        return json.loads(result_file.read_text())
+    trained = train_model()
+    run_folder.write_json(result_file.name, trained)
+    return trained
+
+
 def train(model, config: Config, corpus: Corpus, run_folder) -> dict:
     pad = corpus.tgt_tok.pad_id
     return fit_teacher_forced(
@@ -202,7 +217,6 @@ def translate(model, corpus: Corpus, src_lists, config: Config, beam: bool) -> l
 
 
 def run(config: Config, out, resume: bool = False) -> dict:
-    from ..io import load
     from ..train import RunFolder
 
     run_folder = RunFolder(out)
@@ -212,14 +226,7 @@ def run(config: Config, out, resume: bool = False) -> dict:
     model = build_model(config, corpus)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"Transformer: {n_params:,} parameters")
-    result_file = run_folder.file("train_result.json")
-    if resume and result_file.exists() and run_folder.file("model.safetensors").exists():
-        model.load_state_dict(load(run_folder.file("model.safetensors")))
-        trained = json.loads(result_file.read_text())
-        print("trained in an earlier run")
-    else:
-        trained = train(model, config, corpus, run_folder)
-        run_folder.write_json(result_file.name, trained)
+    trained = train_or_reload(model, run_folder, resume, lambda: train(model, config, corpus, run_folder))
 
     references = [p.en for p in corpus.test_pairs]
     n_beam = config.beam_subset or len(references)
