@@ -38,6 +38,21 @@ def count_non_embedding_params(model) -> int:
     return int(total)
 
 
+def _points(fit: str, x, losses, parameters: int):
+    """x and losses as float64 1-D arrays, checked: equal lengths, positive, and one point more
+    than the fit's parameters (a degree of freedom left for the error estimate)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(losses, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"{fit}: x and losses must be 1-D of the same length, got {x.shape} and {y.shape}")
+    if len(x) < parameters + 1:
+        raise ValueError(f"{fit}: need at least {parameters + 1} points for {parameters} parameters and an error "
+                         f"estimate, got {len(x)}")
+    if np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError(f"{fit}: x and losses must be positive")
+    return x, y
+
+
 def power_law(x, alpha, x_c, l_inf):
     """L(x) = (x_c / x)^alpha + L_inf."""
     return (np.asarray(x, dtype=np.float64) / x_c) ** (-alpha) + l_inf
@@ -51,14 +66,7 @@ def fit_power_law(x, losses, confidence: float = 0.95) -> dict:
     for the error estimate)."""
     from scipy import optimize, stats
 
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(losses, dtype=np.float64)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"fit_power_law: x and losses must be 1-D of the same length, got {x.shape} and {y.shape}")
-    if len(x) < 4:
-        raise ValueError(f"fit_power_law: need at least 4 points for 3 parameters and an error estimate, got {len(x)}")
-    if np.any(x <= 0) or np.any(y <= 0):
-        raise ValueError("fit_power_law: x and losses must be positive")
+    x, y = _points("fit_power_law", x, losses, parameters=3)
     log_x, log_y = np.log(x), np.log(y)
 
     def model(log_x, alpha, log_x_c, l_inf):
@@ -93,14 +101,7 @@ def fit_pure_power_law(x, losses, confidence: float = 0.95) -> dict:
     "n_points", "rms_log_residual"}; the interval is alpha +- t(n - 2) * the slope's standard error."""
     from scipy import stats
 
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(losses, dtype=np.float64)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"fit_pure_power_law: x and losses must be 1-D of the same length, got {x.shape} and {y.shape}")
-    if len(x) < 3:
-        raise ValueError(f"fit_pure_power_law: need at least 3 points for 2 parameters and an error estimate, got {len(x)}")
-    if np.any(x <= 0) or np.any(y <= 0):
-        raise ValueError("fit_pure_power_law: x and losses must be positive")
+    x, y = _points("fit_pure_power_law", x, losses, parameters=2)
     line = stats.linregress(np.log(x), np.log(y))
     alpha = -float(line.slope)
     t = stats.t.ppf(0.5 + confidence / 2, len(x) - 2)
