@@ -243,7 +243,9 @@ def test_flip_roll_movedim_random(shape, data):
 def test_repeat_random(shape, data):
     extra = data.draw(st.integers(0, 2))
     sizes = data.draw(st.lists(st.integers(1, 3), min_size=len(shape) + extra, max_size=len(shape) + extra))
-    check(lambda L, x: x.repeat(*sizes), randn(*shape))
+    # up to 3^5 copies summed in backward: compared with torch's float64 answer, since torch's
+    # float32 sum is itself off by more than atol on such cases (hypothesis found one)
+    check(lambda L, x: x.repeat(*sizes), randn(*shape), reference_float64=True)
 
 
 @pytest.mark.parametrize("op", [
