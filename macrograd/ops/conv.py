@@ -22,6 +22,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import xp
+from .arg_memo import ArgMemo, plain
 from .dtypes import to_tensor
 
 
@@ -186,7 +187,7 @@ class _Columns:
             yield start, stop, cols.reshape(self.groups, -1, m * out_hw[0] * out_hw[1])
 
     def _flat(self):
-        x, (kh, kw), (top, bottom, left, right), (oh, _) = self.x, self.kernel, self.pads, self.out_hw
+        x, (kh, kw), (top, bottom, left, _), (oh, _) = self.x, self.kernel, self.pads, self.out_hw
         n, c, h, w = x.shape
         step, hp, wp = self.step, h + top + bottom, self.row_width
         size = hp * wp + kw - 1  # the last tap's slice ends kW - 1 past the padded image
@@ -531,31 +532,22 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 # The checked (stride, pads, dilation) of recent convolutions, by their arguments and the
-# shapes and dtypes of their tensors: a layer passes the same ones at every call, and checking
-# them anew costs a third of a batch-1 convolution (bench W6). Only arguments that are plain ints,
-# tuples of ints or a padding string are remembered; anything else is checked at every call.
-_CONV_ARGS: dict = {}
-
-
-def _plain(value) -> bool:
-    return type(value) is int or (type(value) is tuple and all(type(v) is int for v in value))
+# shapes and dtypes of their tensors (see arg_memo.py).
+_CONV_ARGS = ArgMemo()
 
 
 def _conv(input, weight, bias, stride, padding, dilation, groups, spatial, op):
     input, weight = to_tensor(input), to_tensor(weight)
     bias = None if bias is None else to_tensor(bias)
     key = checked = None
-    if _plain(stride) and _plain(dilation) and (_plain(padding) or type(padding) is str) and type(groups) is int:
+    if plain(stride, dilation, groups) and (plain(padding) or type(padding) is str):
         x_data, w_data = input._data, weight._data
         key = (op, x_data.shape, x_data.dtype, w_data.shape, w_data.dtype,
                None if bias is None else (bias._data.shape, bias._data.dtype), stride, padding, dilation, groups)
         checked = _CONV_ARGS.get(key)
     if checked is None:
         checked = _conv_args(input, weight, bias, stride, padding, dilation, groups, spatial, op)
-        if key is not None:
-            if len(_CONV_ARGS) >= 256:  # bounded: shapes that keep changing start it afresh
-                _CONV_ARGS.clear()
-            _CONV_ARGS[key] = checked
+        _CONV_ARGS.put(key, checked)
     stride, pads, dilation = checked
     x, unbatched = (input.unsqueeze(0), True) if input.ndim == spatial + 1 else (input, False)
     if spatial == 1:  # conv1d: a 2-D convolution over a height-1 image

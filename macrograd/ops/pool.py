@@ -17,6 +17,7 @@ import numpy as np
 from ..autograd import Function, is_grad_enabled
 from ..backend import xp
 from ..tensor import Tensor
+from .arg_memo import ArgMemo, plain
 from .conv import _tuple
 from .dtypes import to_tensor
 
@@ -311,21 +312,14 @@ def _output_hw(op, x, kernel, stride, padding, dilation, ceil_mode, input):
 
 
 # -- the functions users call ------------------------------------------------------------------
-# The checked geometry of recent max pools, by their arguments and input shape: a layer passes
-# the same ones at every call, and checking them anew costs as much as pooling a small image
-# (batch-1 inference, bench W6). Only arguments that are plain ints or tuples of ints are
-# remembered; anything else (a list, a bool) is checked at every call.
-_MAX_POOL_GEOMETRY: dict = {}
-
-
-def _plain(value) -> bool:
-    return type(value) is int or value is None or (type(value) is tuple and all(type(v) is int for v in value))
+# The checked geometry of recent max pools, by their arguments and input shape (see arg_memo.py).
+_MAX_POOL_GEOMETRY = ArgMemo()
 
 
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, spatial, op):
     input = _check_input(input, op)
     key = geometry = None
-    if _plain(kernel_size) and _plain(stride) and _plain(padding) and _plain(dilation) and type(ceil_mode) is bool:
+    if plain(kernel_size, stride, padding, dilation) and type(ceil_mode) is bool:
         key = (op, input._data.shape, kernel_size, stride, padding, dilation, ceil_mode)
         geometry = _MAX_POOL_GEOMETRY.get(key)
     if geometry is None:
@@ -336,10 +330,7 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
     if geometry is None:
         out_hw = _output_hw(op, x, kernel, stride, padding, dilation, ceil_mode, input)
         geometry = dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation, out_hw=out_hw)
-        if key is not None:
-            if len(_MAX_POOL_GEOMETRY) >= 256:  # bounded: shapes that keep changing start it afresh
-                _MAX_POOL_GEOMETRY.clear()
-            _MAX_POOL_GEOMETRY[key] = geometry
+        _MAX_POOL_GEOMETRY.put(key, geometry)
     y, ctx = _with_node(MaxPool2d, x, geometry, return_indices)
     indices = Tensor(ctx.indices()) if return_indices else None
     if spatial == 1:
